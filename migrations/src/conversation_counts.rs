@@ -1,0 +1,157 @@
+//! Conversation counts kept by the database itself, so that a list's exact
+//! `total` costs one small sum instead of a `COUNT(*)` over every matching row.
+//!
+//! Each *grouping* is a set of dimensions; for every grouping, the table
+//! `conversation_counts` holds one row per combination of dimension values (per
+//! organization and slot) with the number of live conversations in it. Triggers
+//! change those rows in the same transaction as every insert, update and delete
+//! of `conversations` (statement-level with transition tables on PostgreSQL, so
+//! a bulk update is one aggregate; row-level on SQLite). A filter whose
+//! dimensions all fit in one grouping is answered by summing that grouping's
+//! matching rows. On PostgreSQL each backend writes its own slot, so concurrent
+//! writers do not queue on one hot row.
+
+/// The dimensions, as SQL over a conversation row `r`.
+pub const DIMENSIONS: &[(&str, &str)] = &[
+    ("status", "r.status"),
+    ("channel", "r.channel"),
+    ("assigned_user_id", "r.assigned_user_id"),
+    ("assigned_ai_assistant_id", "r.assigned_ai_assistant_id"),
+    ("pipeline_id", "r.pipeline_id"),
+    ("pipeline_stage_id", "r.pipeline_stage_id"),
+    ("waiting", "(r.waiting_since IS NOT NULL)"),
+    ("unread", "(r.unread_count > 0)"),
+];
+
+/// The groupings maintained; a grouping's number is its index.
+pub const GROUPINGS: &[&[&str]] = &[
+    &["status", "channel"],
+    &["status", "channel", "assigned_user_id"],
+    &["status", "channel", "assigned_ai_assistant_id"],
+    &["status", "channel", "pipeline_id", "pipeline_stage_id"],
+    &["status", "channel", "waiting", "unread"],
+    &["status", "channel", "assigned_user_id", "waiting", "unread"],
+];
+
+/// The conversation columns the dimensions read.
+const SOURCE_COLUMNS: &[&str] = &[
+    "organization_id",
+    "status",
+    "channel",
+    "assigned_user_id",
+    "assigned_ai_assistant_id",
+    "pipeline_id",
+    "pipeline_stage_id",
+    "waiting_since",
+    "unread_count",
+];
+
+fn dimension_sql(name: &str) -> &'static str {
+    DIMENSIONS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, sql)| *sql)
+        .expect("known dimension")
+}
+
+fn column_list() -> String {
+    DIMENSIONS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `SELECT` of the per-grouping rows of the conversations in `source` (aliased `r`,
+/// with a `d` column of +1/-1).
+fn grouping_rows(source: &str, slot: &str) -> String {
+    GROUPINGS
+        .iter()
+        .enumerate()
+        .map(|(g, dims)| {
+            let key = dims
+                .iter()
+                .map(|d| format!("COALESCE(CAST({} AS TEXT), '~')", dimension_sql(d)))
+                .collect::<Vec<_>>()
+                .join(" || '|' || ");
+            let values = DIMENSIONS
+                .iter()
+                .map(|(name, sql)| if dims.contains(name) { format!("{sql} AS {name}") } else { format!("NULL AS {name}") })
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("SELECT r.organization_id, {g} AS grp, {key} AS combo, {slot} AS slot, {values}, r.d FROM {source} r")
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
+}
+
+fn upsert(rows: &str) -> String {
+    let cols = column_list();
+    format!(
+        "INSERT INTO conversation_counts (organization_id, grp, combo, slot, {cols}, n) \
+         SELECT organization_id, grp, combo, slot, {cols}, SUM(d) FROM ({rows}) x \
+         GROUP BY organization_id, grp, combo, slot, {cols} HAVING SUM(d) <> 0 \
+         ON CONFLICT (organization_id, grp, combo, slot) DO UPDATE SET n = conversation_counts.n + excluded.n"
+    )
+}
+
+/// PostgreSQL: one trigger function for the three statements, over transition tables.
+pub fn postgres_triggers() -> Vec<String> {
+    let slot = "(pg_backend_pid() % 4)";
+    let live_new = "(SELECT *, 1 AS d FROM new_rows WHERE deleted_at IS NULL)";
+    let live_old = "(SELECT *, -1 AS d FROM old_rows WHERE deleted_at IS NULL)";
+    let both = format!(
+        "({} UNION ALL {})",
+        &live_new[1..live_new.len() - 1],
+        &live_old[1..live_old.len() - 1]
+    );
+    let function = format!(
+        "CREATE OR REPLACE FUNCTION conversation_counts_apply() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+         IF TG_OP = 'INSERT' THEN {}; \
+         ELSIF TG_OP = 'DELETE' THEN {}; \
+         ELSE {}; END IF; RETURN NULL; END $$",
+        upsert(&grouping_rows(live_new, slot)),
+        upsert(&grouping_rows(live_old, slot)),
+        upsert(&grouping_rows(&both, slot)),
+    );
+    vec![
+        function,
+        "CREATE TRIGGER conversation_counts_insert AFTER INSERT ON conversations REFERENCING NEW TABLE AS new_rows \
+         FOR EACH STATEMENT EXECUTE FUNCTION conversation_counts_apply()"
+            .into(),
+        "CREATE TRIGGER conversation_counts_update AFTER UPDATE ON conversations REFERENCING OLD TABLE AS old_rows \
+         NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION conversation_counts_apply()"
+            .into(),
+        "CREATE TRIGGER conversation_counts_delete AFTER DELETE ON conversations REFERENCING OLD TABLE AS old_rows \
+         FOR EACH STATEMENT EXECUTE FUNCTION conversation_counts_apply()"
+            .into(),
+    ]
+}
+
+/// SQLite: row-level triggers; an update fires only when a counted column changes.
+pub fn sqlite_triggers() -> Vec<String> {
+    let row = |alias: &str, d: i32| {
+        let cols = SOURCE_COLUMNS
+            .iter()
+            .map(|c| format!("{alias}.{c} AS {c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!("(SELECT {cols}, {d} AS d WHERE {alias}.deleted_at IS NULL)")
+    };
+    let watched = format!("{}, deleted_at", SOURCE_COLUMNS.join(", "));
+    vec![
+        format!(
+            "CREATE TRIGGER conversation_counts_insert AFTER INSERT ON conversations BEGIN {}; END",
+            upsert(&grouping_rows(&row("NEW", 1), "0"))
+        ),
+        format!(
+            "CREATE TRIGGER conversation_counts_update AFTER UPDATE OF {watched} ON conversations BEGIN {}; {}; END",
+            upsert(&grouping_rows(&row("OLD", -1), "0")),
+            upsert(&grouping_rows(&row("NEW", 1), "0"))
+        ),
+        format!(
+            "CREATE TRIGGER conversation_counts_delete AFTER DELETE ON conversations BEGIN {}; END",
+            upsert(&grouping_rows(&row("OLD", -1), "0"))
+        ),
+    ]
+}

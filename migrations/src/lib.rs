@@ -1,0 +1,15 @@
+//! The schema, one migration at a time; the only way it changes.
+
+pub use sea_orm_migration::prelude::*;
+
+pub mod conversation_counts;
+mod m0001_foundation;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_foundation::Migration)]
+    }
+}

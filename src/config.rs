@@ -1,0 +1,76 @@
+//! Layered settings: `config/default.toml`, then `config/{APP_ENV}.toml`, then
+//! `APP__<KEY>` variables, then the well-known variables `DATABASE_URL`, `HOST`,
+//! `PORT` and `JWT_SECRET`. Validated at load.
+
+use serde::Deserialize;
+
+/// The development JWT secret in `config/default.toml`; refused in production.
+pub const DEFAULT_JWT_SECRET: &str = "dev-secret-change-me";
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// `default`, `test` or `production` (from `APP_ENV`).
+    #[serde(default = "default_env")]
+    pub env: String,
+    pub host: String,
+    pub port: u16,
+    pub database_url: String,
+    pub jwt_secret: String,
+    pub jwt_audience: String,
+    pub jwt_expires_secs: i64,
+    pub max_body_bytes: usize,
+    pub auto_migrate: bool,
+    pub conformance_fixture: bool,
+    pub max_connections: u32,
+}
+
+fn default_env() -> String {
+    "default".into()
+}
+
+impl Settings {
+    /// Loads the layers for `APP_ENV` (default `default`) from the `config/` directory.
+    pub fn load() -> Result<Self, String> {
+        let env = std::env::var("APP_ENV").unwrap_or_else(|_| "default".into());
+        if !["default", "test", "production"].contains(&env.as_str()) {
+            return Err(format!(
+                "APP_ENV must be default, test or production, not {env:?}"
+            ));
+        }
+        let dir = std::env::var("APP_CONFIG_DIR").unwrap_or_else(|_| "config".into());
+        let var = |name: &str| std::env::var(name).ok();
+        let settings: Settings = config::Config::builder()
+            .add_source(config::File::with_name(&format!("{dir}/default")))
+            .add_source(config::File::with_name(&format!("{dir}/{env}")).required(false))
+            .add_source(
+                config::Environment::with_prefix("APP")
+                    .prefix_separator("__")
+                    .separator("__"),
+            )
+            .set_override("env", env.clone())
+            .and_then(|b| b.set_override_option("database_url", var("DATABASE_URL")))
+            .and_then(|b| b.set_override_option("host", var("HOST")))
+            .and_then(|b| b.set_override_option("port", var("PORT")))
+            .and_then(|b| b.set_override_option("jwt_secret", var("JWT_SECRET")))
+            .and_then(|b| b.build())
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| format!("invalid configuration: {e}"))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Refuses settings that would be unsafe to run with.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.env == "production"
+            && (self.jwt_secret == DEFAULT_JWT_SECRET || self.jwt_secret.len() < 32)
+        {
+            return Err("refusing to start: in production JWT_SECRET must be set to a secret of at least 32 \
+                        characters (the default development secret is public)"
+                .into());
+        }
+        if self.max_body_bytes == 0 {
+            return Err("max_body_bytes must be positive".into());
+        }
+        Ok(())
+    }
+}

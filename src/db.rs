@@ -1,0 +1,35 @@
+//! Connecting to SQLite or PostgreSQL, and applying migrations.
+
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use std::time::Duration;
+
+/// Connects; for a SQLite file URL, creates its directory first.
+pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .map(|p| p.split('?').next().unwrap_or(p))
+    {
+        if let Some(dir) = std::path::Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| DbErr::Custom(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        // One connection: SQLite has one writer, and every request's writes are one transaction.
+        options.max_connections(1).min_connections(1);
+    } else {
+        options.max_connections(max_connections).min_connections(1);
+    }
+    options
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    Database::connect(options).await
+}
+
+/// Applies every pending migration.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}

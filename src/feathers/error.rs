@@ -1,0 +1,153 @@
+//! The one error type of the service layer, serialized exactly as Feathers does:
+//! `{name, message, code, className[, data][, errors]}` with HTTP status = `code`.
+
+use actix_web::{HttpResponse, ResponseError, http::StatusCode};
+use serde_json::{Map, Value, json};
+
+/// The Feathers error classes this server emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    BadRequest,
+    NotAuthenticated,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    PayloadTooLarge,
+    Unprocessable,
+    TooManyRequests,
+    GeneralError,
+    Unavailable,
+}
+
+impl ErrorKind {
+    /// `(name, code, className)` as Feathers spells them.
+    fn parts(self) -> (&'static str, u16, &'static str) {
+        match self {
+            Self::BadRequest => ("BadRequest", 400, "bad-request"),
+            Self::NotAuthenticated => ("NotAuthenticated", 401, "not-authenticated"),
+            Self::Forbidden => ("Forbidden", 403, "forbidden"),
+            Self::NotFound => ("NotFound", 404, "not-found"),
+            Self::MethodNotAllowed => ("MethodNotAllowed", 405, "method-not-allowed"),
+            Self::Conflict => ("Conflict", 409, "conflict"),
+            Self::PayloadTooLarge => ("PayloadTooLarge", 413, "payload-too-large"),
+            Self::Unprocessable => ("Unprocessable", 422, "unprocessable"),
+            Self::TooManyRequests => ("TooManyRequests", 429, "too-many-requests"),
+            Self::GeneralError => ("GeneralError", 500, "general-error"),
+            Self::Unavailable => ("Unavailable", 503, "unavailable"),
+        }
+    }
+}
+
+/// A Feathers error: what a client sees when a call fails.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{kind:?}: {message}")]
+pub struct FeathersError {
+    pub kind: ErrorKind,
+    pub message: String,
+    pub data: Option<Value>,
+    pub errors: Option<Value>,
+}
+
+/// Result alias used by every service method.
+pub type Result<T, E = FeathersError> = std::result::Result<T, E>;
+
+impl FeathersError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            data: None,
+            errors: None,
+        }
+    }
+    pub fn with_data(mut self, data: Value) -> Self {
+        self.data = Some(data);
+        self
+    }
+    pub fn with_errors(mut self, errors: Value) -> Self {
+        self.errors = Some(errors);
+        self
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::BadRequest, message)
+    }
+    /// A 400 whose `errors` maps the offending field path to its message.
+    pub fn invalid(path: &str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self::bad_request(format!("{path}: {message}")).with_errors(json!({ path: [message] }))
+    }
+    pub fn not_authenticated(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotAuthenticated, message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Forbidden, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+    /// The Feathers message for a missing record.
+    pub fn no_record(id: impl std::fmt::Display) -> Self {
+        Self::not_found(format!("No record found for id '{id}'"))
+    }
+    pub fn method_not_allowed(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::MethodNotAllowed, message)
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Conflict, message)
+    }
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unprocessable, message)
+    }
+    /// An internal failure: the cause is logged here, once, and never sent to the client.
+    pub fn general(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(ErrorKind::GeneralError, "Internal server error")
+    }
+
+    pub fn code(&self) -> u16 {
+        self.kind.parts().1
+    }
+
+    /// The JSON body Feathers sends for this error.
+    pub fn to_json(&self) -> Value {
+        let (name, code, class_name) = self.kind.parts();
+        let mut body = Map::new();
+        body.insert("name".into(), name.into());
+        body.insert("message".into(), self.message.clone().into());
+        body.insert("code".into(), code.into());
+        body.insert("className".into(), class_name.into());
+        if let Some(data) = &self.data {
+            body.insert("data".into(), data.clone());
+        }
+        if let Some(errors) = &self.errors {
+            body.insert("errors".into(), errors.clone());
+        }
+        Value::Object(body)
+    }
+}
+
+impl ResponseError for FeathersError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code()).json(self.to_json())
+    }
+}
+
+impl From<sea_orm::DbErr> for FeathersError {
+    /// Database errors: a unique violation is a 409, a foreign key miss a 422,
+    /// everything else an opaque 500 with the cause in the log.
+    fn from(err: sea_orm::DbErr) -> Self {
+        match err.sql_err() {
+            Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+                Self::conflict("A record with this value already exists")
+            }
+            Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => {
+                Self::unprocessable("A referenced record does not exist")
+            }
+            _ => Self::general(err),
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! A generic Feathers 5 service layer: services, schemas, the query language, a
+//! SQL adapter and the REST transport. Nothing in here knows the domain.
+
+pub mod error;
+pub mod qs;
+pub mod query;
+pub mod registry;
+pub mod rest;
+pub mod schema;
+pub mod service;
+pub mod sql;
+
+pub use error::{FeathersError, Result};
+pub use query::{Direction, Filter, Op, Query};
+pub use registry::{Access, Registry};
+pub use schema::{Field, FieldType, Schema, Typed};
+pub use service::{Id, Params, Principal, Service};
+pub use sql::{Multi, SqlOptions, SqlService, WriteMode};

@@ -1,0 +1,187 @@
+//! REST transport: every registered service at `path` and `path/{id}`, the six
+//! methods mapped as Feathers maps them, status codes as Feathers picks them, and
+//! Feathers error JSON for everything that goes wrong (unknown path, bad JSON,
+//! oversize body, unsupported verb).
+
+use super::error::{FeathersError, Result};
+use super::qs;
+use super::registry::{Access, Registry};
+use super::service::{Params, Principal};
+use actix_web::http::Method;
+use actix_web::{HttpRequest, HttpResponse, web};
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Resolves the caller from request headers (JWT, API key, ...).
+#[async_trait]
+pub trait Authenticator: Send + Sync {
+    /// `Ok(None)` when the request carries no credentials; 401 when they are invalid.
+    async fn authenticate(&self, headers: &HashMap<String, String>) -> Result<Option<Principal>>;
+}
+
+/// What the REST handler needs: the services, how to authenticate, the body limit.
+pub struct RestState {
+    pub registry: Arc<Registry>,
+    pub authenticator: Arc<dyn Authenticator>,
+    pub max_body_bytes: usize,
+}
+
+/// The catch-all handler that serves every service path.
+pub async fn dispatch(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<RestState>,
+) -> HttpResponse {
+    match handle(&req, payload, &state).await {
+        Ok((status, body)) => respond(status, body),
+        Err(err) => {
+            if err.code() >= 500 {
+                tracing::error!(code = err.code(), message = %err.message, "request failed");
+            } else {
+                tracing::info!(code = err.code(), message = %err.message, "request refused");
+            }
+            respond(err.code(), err.to_json())
+        }
+    }
+}
+
+fn respond(status: u16, body: Value) -> HttpResponse {
+    let status =
+        actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK);
+    if body.is_null() {
+        return HttpResponse::NoContent().finish();
+    }
+    HttpResponse::build(status).json(body)
+}
+
+async fn handle(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &RestState,
+) -> Result<(u16, Value)> {
+    let path = req.path().trim_matches('/');
+    let (handle, id) = match state.registry.service(path) {
+        Some(handle) => (handle, None),
+        None => {
+            let (base, id) = path.rsplit_once('/').ok_or_else(|| not_found(req))?;
+            let handle = state.registry.service(base).ok_or_else(|| not_found(req))?;
+            let id = percent_decode(id);
+            (handle, Some(id))
+        }
+    };
+    let headers: HashMap<String, String> = req
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| {
+            Some((
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().ok()?.to_string(),
+            ))
+        })
+        .collect();
+    let principal = state.authenticator.authenticate(&headers).await?;
+    if handle.access == Access::Authenticated && principal.is_none() {
+        return Err(FeathersError::not_authenticated("Not authenticated"));
+    }
+    let method = req.method().clone();
+    if let Some(custom) = headers.get("x-service-method") {
+        return Err(FeathersError::method_not_allowed(format!(
+            "Method `{custom}` is not supported by this endpoint."
+        )));
+    }
+    let params = Params {
+        query: qs::parse(req.query_string())?,
+        principal,
+        provider: Some("rest"),
+        headers,
+    };
+    let span = tracing::info_span!("service", path = handle.path, method = %method, id = id.as_deref().unwrap_or(""));
+    let _enter = span.enter();
+    let id = id.as_ref();
+    match method {
+        Method::GET | Method::HEAD => match id {
+            Some(id) => Ok((200, handle.get(id, &params).await?)),
+            None => Ok((200, handle.find(&params).await?)),
+        },
+        Method::POST if id.is_none() => {
+            let data = read_body(req, payload, state.max_body_bytes, &params).await?;
+            Ok((201, handle.create(data, &params).await?))
+        }
+        Method::PUT => {
+            let data = read_body(req, payload, state.max_body_bytes, &params).await?;
+            Ok((200, handle.update(id, data, &params).await?))
+        }
+        Method::PATCH => {
+            let data = read_body(req, payload, state.max_body_bytes, &params).await?;
+            Ok((200, handle.patch(id, data, &params).await?))
+        }
+        Method::DELETE => Ok((200, handle.remove(id, &params).await?)),
+        Method::POST => Err(FeathersError::method_not_allowed(
+            "Method POST not allowed on a record",
+        )),
+        other => Err(FeathersError::method_not_allowed(format!(
+            "Method {other} not allowed"
+        ))),
+    }
+}
+
+fn not_found(req: &HttpRequest) -> FeathersError {
+    FeathersError::not_found(format!("Path {} not found", req.path()))
+}
+
+fn percent_decode(s: &str) -> String {
+    form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// Reads the body up to the limit (413 beyond) and parses JSON or a form (400 if malformed).
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+    params: &Params,
+) -> Result<Value> {
+    let too_large = || {
+        FeathersError::new(
+            super::error::ErrorKind::PayloadTooLarge,
+            format!("The body is larger than {limit} bytes"),
+        )
+    };
+    if let Some(len) = params
+        .header("content-length")
+        .and_then(|l| l.parse::<usize>().ok())
+    {
+        if len > limit {
+            return Err(too_large());
+        }
+    }
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|e| FeathersError::bad_request(format!("Could not read the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let content_type = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        let text = std::str::from_utf8(&body)
+            .map_err(|_| FeathersError::bad_request("The body is not UTF-8"))?;
+        return qs::parse(text);
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Default::default()));
+    }
+    serde_json::from_slice(&body)
+        .map_err(|e| FeathersError::bad_request(format!("Invalid JSON in the body: {e}")))
+}

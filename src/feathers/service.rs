@@ -1,0 +1,82 @@
+//! The `Service` trait: Feathers' six methods, each taking [`Params`].
+
+use super::error::{FeathersError, Result};
+use async_trait::async_trait;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Who is calling: the authenticated principal, resolved by an [`Authenticator`](super::rest::Authenticator).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    /// The tenant every record the caller touches must belong to.
+    pub tenant_id: i64,
+    pub user_id: i64,
+    pub role: String,
+    /// How the caller authenticated (`jwt`, `api-key`, `internal`).
+    pub strategy: String,
+}
+
+/// Call parameters, as Feathers' `params`.
+#[derive(Debug, Clone, Default)]
+pub struct Params {
+    /// The raw query object (strings from a URL; typed JSON from internal calls).
+    pub query: Value,
+    pub principal: Option<Principal>,
+    /// `Some("rest")` for HTTP calls, `None` for internal ones.
+    pub provider: Option<&'static str>,
+    /// Request headers, lower-case names.
+    pub headers: HashMap<String, String>,
+}
+
+impl Params {
+    /// Parameters for an internal call on behalf of `principal`.
+    pub fn internal(principal: Principal, query: Value) -> Self {
+        Self {
+            query,
+            principal: Some(principal),
+            provider: None,
+            headers: HashMap::new(),
+        }
+    }
+    /// The caller, or 401 when there is none.
+    pub fn principal(&self) -> Result<&Principal> {
+        self.principal
+            .as_ref()
+            .ok_or_else(|| FeathersError::not_authenticated("Not authenticated"))
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).map(String::as_str)
+    }
+}
+
+/// An id as it arrives in a URL: a string the service makes sense of.
+pub type Id = String;
+
+fn unsupported(method: &str) -> FeathersError {
+    FeathersError::method_not_allowed(format!(
+        "Method `{method}` is not supported by this endpoint."
+    ))
+}
+
+/// A Feathers service. A method a service does not offer answers 405.
+#[async_trait]
+pub trait Service: Send + Sync {
+    async fn find(&self, _params: &Params) -> Result<Value> {
+        Err(unsupported("find"))
+    }
+    async fn get(&self, _id: &Id, _params: &Params) -> Result<Value> {
+        Err(unsupported("get"))
+    }
+    async fn create(&self, _data: Value, _params: &Params) -> Result<Value> {
+        Err(unsupported("create"))
+    }
+    async fn update(&self, _id: Option<&Id>, _data: Value, _params: &Params) -> Result<Value> {
+        Err(unsupported("update"))
+    }
+    async fn patch(&self, _id: Option<&Id>, _data: Value, _params: &Params) -> Result<Value> {
+        Err(unsupported("patch"))
+    }
+    async fn remove(&self, _id: Option<&Id>, _params: &Params) -> Result<Value> {
+        Err(unsupported("remove"))
+    }
+}

@@ -1,0 +1,890 @@
+//! The generic SQL adapter: Feathers' six methods over any table described by a
+//! [`Schema`], on sea-query (what `@feathersjs/knex` is to Feathers). Domain
+//! services wrap it and add their rules; the hook-less `_find`/`_get`/... take a
+//! connection so a wrapper can run them inside its own transaction.
+
+use super::error::{FeathersError, Result};
+use super::query::{Direction, Filter, Op, Query};
+use super::schema::{
+    Field, FieldType, Schema, Source, Typed, coerce, format_timestamp, number_to_json,
+};
+use super::service::{Id, Params, Principal, Service};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{
+    Alias, Condition, Expr, ExprTrait, Func, NullOrdering, Order, Query as SqlQuery,
+    SelectStatement, SimpleExpr,
+};
+use sea_orm::{ConnectionTrait, DatabaseConnection, QueryResult, TransactionTrait};
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+/// Page sizes: `default` when no `$limit` is given, `$limit` clamped to `max`.
+#[derive(Debug, Clone, Copy)]
+pub struct Paginate {
+    pub default: u64,
+    pub max: Option<u64>,
+}
+
+/// Which methods may act on several records at once.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Multi {
+    pub create: bool,
+    pub patch: bool,
+    pub remove: bool,
+}
+
+impl Multi {
+    pub const ALL: Multi = Multi {
+        create: true,
+        patch: true,
+        remove: true,
+    };
+}
+
+/// Turns a service's virtual query keys into SQL conditions.
+pub trait VirtualFilters: Send + Sync {
+    fn condition(
+        &self,
+        name: &str,
+        value: &Typed,
+        principal: Option<&Principal>,
+    ) -> Result<Condition>;
+}
+
+/// Answers `total` without counting rows, when the filters allow it.
+#[async_trait]
+pub trait TotalCounter: Send + Sync {
+    /// `Some(total)` when maintained counts answer these filters exactly, else `None`
+    /// and the adapter runs `COUNT(*)`.
+    async fn total(
+        &self,
+        db: &DatabaseConnection,
+        tenant_id: Option<i64>,
+        filters: &[Filter],
+    ) -> Result<Option<i64>>;
+}
+
+/// How one table is served.
+#[derive(Clone)]
+pub struct SqlOptions {
+    pub table: &'static str,
+    pub schema: Arc<Schema>,
+    /// `None`: find answers a plain array.
+    pub paginate: Option<Paginate>,
+    pub multi: Multi,
+    /// Column holding the tenant id; every query and write is scoped to the caller's.
+    pub tenant_column: Option<&'static str>,
+    /// Column set by remove instead of deleting; rows with it set are invisible.
+    pub soft_delete_column: Option<&'static str>,
+    /// Columns the adapter stamps on create / on every write.
+    pub created_at: Option<&'static str>,
+    pub updated_at: Option<&'static str>,
+    /// Sort used when the query has no `$sort`; the id is always the last key.
+    pub default_sort: Vec<(&'static str, Direction)>,
+    pub virtuals: Option<Arc<dyn VirtualFilters>>,
+    pub counter: Option<Arc<dyn TotalCounter>>,
+}
+
+impl SqlOptions {
+    /// A table with an id, no tenant, no pagination and no multi.
+    pub fn new(table: &'static str, schema: Schema) -> Self {
+        Self {
+            table,
+            schema: Arc::new(schema),
+            paginate: None,
+            multi: Multi::default(),
+            tenant_column: None,
+            soft_delete_column: None,
+            created_at: None,
+            updated_at: None,
+            default_sort: Vec::new(),
+            virtuals: None,
+            counter: None,
+        }
+    }
+    pub fn paginate(mut self, default: u64, max: Option<u64>) -> Self {
+        self.paginate = Some(Paginate { default, max });
+        self
+    }
+    pub fn multi(mut self, multi: Multi) -> Self {
+        self.multi = multi;
+        self
+    }
+    pub fn tenant(mut self, column: &'static str) -> Self {
+        self.tenant_column = Some(column);
+        self
+    }
+    pub fn soft_delete(mut self, column: &'static str) -> Self {
+        self.soft_delete_column = Some(column);
+        self
+    }
+    pub fn timestamps(mut self, created_at: &'static str, updated_at: &'static str) -> Self {
+        self.created_at = Some(created_at);
+        self.updated_at = Some(updated_at);
+        self
+    }
+    pub fn default_sort(mut self, sort: Vec<(&'static str, Direction)>) -> Self {
+        self.default_sort = sort;
+        self
+    }
+    pub fn virtuals(mut self, v: Arc<dyn VirtualFilters>) -> Self {
+        self.virtuals = Some(v);
+        self
+    }
+    pub fn counter(mut self, c: Arc<dyn TotalCounter>) -> Self {
+        self.counter = Some(c);
+        self
+    }
+}
+
+/// What a write is for: which fields are writable and which are required.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    Create,
+    Update,
+    Patch,
+}
+
+/// The generic service over one table.
+#[derive(Clone)]
+pub struct SqlService {
+    pub db: DatabaseConnection,
+    pub options: SqlOptions,
+}
+
+fn col(table: &str, name: &str) -> Expr {
+    Expr::col((Alias::new(table), Alias::new(name)))
+}
+
+/// A typed value as a bound SQL value of the field's type (typed NULLs included).
+pub fn sql_value(ty: FieldType, v: &Typed) -> sea_orm::sea_query::Value {
+    use sea_orm::sea_query::Value as V;
+    match (v, ty) {
+        (Typed::Null, FieldType::String | FieldType::Enum(_)) => V::String(None),
+        (Typed::Null, FieldType::Integer) => V::BigInt(None),
+        (Typed::Null, FieldType::Number) => V::Double(None),
+        (Typed::Null, FieldType::Boolean) => V::Bool(None),
+        (Typed::Null, FieldType::Timestamp) => V::ChronoDateTimeUtc(None),
+        (Typed::Null, FieldType::Json) => V::Json(None),
+        (Typed::Int(i), FieldType::Number) => V::Double(Some(*i as f64)),
+        (Typed::Str(s), _) => V::String(Some(s.clone())),
+        (Typed::Int(i), _) => V::BigInt(Some(*i)),
+        (Typed::Num(f), _) => V::Double(Some(*f)),
+        (Typed::Bool(b), _) => V::Bool(Some(*b)),
+        (Typed::Time(t), _) => V::ChronoDateTimeUtc(Some(*t)),
+        (Typed::Json(j), _) => V::Json(Some(Box::new(j.clone()))),
+    }
+}
+
+/// Reads one column of a result row as JSON, by the field's type.
+pub fn read_field(row: &QueryResult, name: &str, ty: FieldType) -> Result<Value> {
+    let value = match ty {
+        FieldType::String | FieldType::Enum(_) => {
+            row.try_get::<Option<String>>("", name)?.map(Value::String)
+        }
+        FieldType::Integer => row.try_get::<Option<i64>>("", name)?.map(Value::from),
+        FieldType::Number => row.try_get::<Option<f64>>("", name)?.map(number_to_json),
+        FieldType::Boolean => row.try_get::<Option<bool>>("", name)?.map(Value::Bool),
+        FieldType::Timestamp => row
+            .try_get::<Option<DateTime<Utc>>>("", name)?
+            .map(|t| Value::String(format_timestamp(&t))),
+        FieldType::Json => row.try_get::<Option<Value>>("", name)?,
+    };
+    Ok(value.unwrap_or(Value::Null))
+}
+
+/// Parses an id from a URL; one that does not parse matches no record (404, as Feathers).
+pub fn parse_id(id: &str) -> Result<i64> {
+    id.trim()
+        .parse::<i64>()
+        .map_err(|_| FeathersError::no_record(id))
+}
+
+impl SqlService {
+    pub fn new(db: DatabaseConnection, options: SqlOptions) -> Self {
+        Self { db, options }
+    }
+
+    pub fn schema(&self) -> &Schema {
+        &self.options.schema
+    }
+
+    fn col(&self, name: &str) -> Expr {
+        col(self.options.table, name)
+    }
+
+    fn tenant_id(&self, params: &Params) -> Result<Option<i64>> {
+        match self.options.tenant_column {
+            Some(_) => Ok(Some(params.principal()?.tenant_id)),
+            None => Ok(None),
+        }
+    }
+
+    /// Parses `params.query` against the schema. A condition on the tenant column
+    /// must name the caller's tenant (403 otherwise) and is then redundant.
+    pub fn parse_query(&self, params: &Params) -> Result<Query> {
+        let source = if params.provider.is_some() {
+            Source::Query
+        } else {
+            Source::Body
+        };
+        let raw = if Value::is_null(&params.query) {
+            &json!({})
+        } else {
+            &params.query
+        };
+        let query = Query::parse(raw, &self.options.schema, source)?;
+        if let (Some(column), Some(tenant)) = (self.options.tenant_column, self.tenant_id(params)?)
+        {
+            check_tenant_filters(&query.filters, column, tenant)?;
+        }
+        Ok(query)
+    }
+
+    /// Tenant and soft-delete scope: the condition every statement starts from.
+    pub fn scope(&self, params: &Params) -> Result<Condition> {
+        let mut cond = Condition::all();
+        if let (Some(column), Some(tenant)) = (self.options.tenant_column, self.tenant_id(params)?)
+        {
+            cond = cond.add(self.col(column).eq(tenant));
+        }
+        if let Some(column) = self.options.soft_delete_column {
+            cond = cond.add(self.col(column).is_null());
+        }
+        Ok(cond)
+    }
+
+    /// Scope AND every filter of the query.
+    pub fn condition(&self, query: &Query, params: &Params) -> Result<Condition> {
+        let mut cond = self.scope(params)?;
+        for filter in &query.filters {
+            cond = cond.add(self.filter_condition(filter, params)?);
+        }
+        Ok(cond)
+    }
+
+    fn filter_condition(&self, filter: &Filter, params: &Params) -> Result<Condition> {
+        Ok(match filter {
+            Filter::And(parts) => parts.iter().try_fold(Condition::all(), |c, f| {
+                Ok::<_, FeathersError>(c.add(self.filter_condition(f, params)?))
+            })?,
+            Filter::Or(parts) => parts.iter().try_fold(Condition::any(), |c, f| {
+                Ok::<_, FeathersError>(c.add(self.filter_condition(f, params)?))
+            })?,
+            Filter::Cmp { field, op, values } => {
+                Condition::all().add(self.comparison(field, *op, values))
+            }
+            Filter::Virtual { name, value } => match &self.options.virtuals {
+                Some(v) => v.condition(name, value, params.principal.as_ref())?,
+                None => {
+                    return Err(FeathersError::invalid(
+                        name,
+                        "is not a field that can be queried",
+                    ));
+                }
+            },
+        })
+    }
+
+    fn field_type(&self, name: &str) -> (FieldType, bool) {
+        match self.options.schema.field(name) {
+            Some(f) => (f.ty, f.nullable),
+            None => (FieldType::Integer, false), // the id
+        }
+    }
+
+    fn comparison(&self, field: &str, op: Op, values: &[Typed]) -> SimpleExpr {
+        let (ty, nullable) = self.field_type(field);
+        let c = self.col(field);
+        let v = |i: usize| sql_value(ty, &values[i]);
+        let is_null = values.first() == Some(&Typed::Null);
+        match op {
+            Op::Eq if is_null => c.is_null(),
+            Op::Eq => c.eq(v(0)),
+            Op::Ne if is_null => c.is_not_null(),
+            // `$ne` keeps rows where the field is null (a null is not equal to the value).
+            Op::Ne if nullable => c.clone().ne(v(0)).or(c.is_null()),
+            Op::Ne => c.ne(v(0)),
+            Op::Lt => c.lt(v(0)),
+            Op::Lte => c.lte(v(0)),
+            Op::Gt => c.gt(v(0)),
+            Op::Gte => c.gte(v(0)),
+            Op::In | Op::Nin => {
+                let has_null = values.contains(&Typed::Null);
+                let list: Vec<_> = values
+                    .iter()
+                    .filter(|v| **v != Typed::Null)
+                    .map(|x| sql_value(ty, x))
+                    .collect();
+                let base = if list.is_empty() {
+                    Expr::cust("1 = 0")
+                } else {
+                    c.clone().is_in(list)
+                };
+                match (op, has_null) {
+                    (Op::In, false) => base,
+                    (Op::In, true) => base.or(c.is_null()),
+                    (_, true) => base.not().and(c.is_not_null()),
+                    (_, false) if nullable => base.not().or(c.is_null()),
+                    (_, false) => base.not(),
+                }
+            }
+            Op::Like => c.like(text(&values[0])),
+            Op::NotLike => c.not_like(text(&values[0])),
+            Op::ILike => Expr::expr(Func::lower(c)).like(text(&values[0]).to_lowercase()),
+        }
+    }
+
+    fn select_columns(&self, stmt: &mut SelectStatement) {
+        let table = self.options.table;
+        for f in self.options.schema.columns().filter(|f| !f.hidden) {
+            stmt.column((Alias::new(table), Alias::new(f.name)));
+        }
+        stmt.column((Alias::new(table), Alias::new(self.options.schema.id)));
+    }
+
+    fn apply_sort(&self, stmt: &mut SelectStatement, sort: &[(String, Direction)]) {
+        let owned: Vec<(String, Direction)>;
+        let sort = if sort.is_empty() {
+            owned = self
+                .options
+                .default_sort
+                .iter()
+                .map(|(f, d)| (f.to_string(), *d))
+                .collect();
+            &owned
+        } else {
+            sort
+        };
+        let id = self.options.schema.id;
+        for (field, dir) in sort.iter().filter(|(f, _)| f != id) {
+            let order = if *dir == Direction::Asc {
+                Order::Asc
+            } else {
+                Order::Desc
+            };
+            let nullable = self.options.schema.field(field).is_some_and(|f| f.nullable);
+            if nullable {
+                // PostgreSQL's default everywhere: nulls are larger than any value.
+                let nulls = if *dir == Direction::Asc {
+                    NullOrdering::Last
+                } else {
+                    NullOrdering::First
+                };
+                stmt.order_by_with_nulls(self.col_ref(field), order, nulls);
+            } else {
+                stmt.order_by(self.col_ref(field), order);
+            }
+        }
+        // The id breaks ties, in the direction of the last key, so `$skip` pages are stable.
+        let last = sort.last().map(|(_, d)| *d).unwrap_or(Direction::Asc);
+        stmt.order_by(
+            self.col_ref(id),
+            if last == Direction::Asc {
+                Order::Asc
+            } else {
+                Order::Desc
+            },
+        );
+    }
+
+    fn col_ref(&self, name: &str) -> (Alias, Alias) {
+        (Alias::new(self.options.table), Alias::new(name))
+    }
+
+    /// Shapes a row for the client: visible fields, narrowed by `$select` (id always kept).
+    pub fn read_row(&self, row: &QueryResult, select: Option<&[String]>) -> Result<Value> {
+        let schema = &self.options.schema;
+        let mut out = Map::new();
+        out.insert(
+            schema.id.to_string(),
+            read_field(row, schema.id, FieldType::Integer)?,
+        );
+        for f in schema.columns().filter(|f| !f.hidden) {
+            if select.is_none_or(|s| s.iter().any(|n| n == f.name)) {
+                out.insert(f.name.to_string(), read_field(row, f.name, f.ty)?);
+            }
+        }
+        Ok(Value::Object(out))
+    }
+
+    /// Rows matching `cond`, sorted and paged, shaped by `select`.
+    pub async fn select_rows<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        cond: Condition,
+        sort: &[(String, Direction)],
+        limit: Option<u64>,
+        skip: u64,
+        select: Option<&[String]>,
+    ) -> Result<Vec<Value>> {
+        let mut stmt = SqlQuery::select();
+        stmt.from(Alias::new(self.options.table)).cond_where(cond);
+        self.select_columns(&mut stmt);
+        self.apply_sort(&mut stmt, sort);
+        if let Some(limit) = limit {
+            stmt.limit(limit);
+        }
+        if skip > 0 {
+            if limit.is_none() {
+                stmt.limit(i64::MAX as u64);
+            }
+            stmt.offset(skip);
+        }
+        let rows = conn.query_all(&stmt).await?;
+        rows.iter().map(|r| self.read_row(r, select)).collect()
+    }
+
+    /// `COUNT(*)` of the rows matching `cond`.
+    pub async fn count<C: ConnectionTrait>(&self, conn: &C, cond: Condition) -> Result<i64> {
+        let mut stmt = SqlQuery::select();
+        stmt.expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
+            .from(Alias::new(self.options.table))
+            .cond_where(cond);
+        let row = conn
+            .query_one(&stmt)
+            .await?
+            .ok_or_else(|| FeathersError::general("COUNT returned no row"))?;
+        Ok(row.try_get::<i64>("", "n")?)
+    }
+
+    /// Feathers `_find`: a page when paginated, else an array.
+    pub async fn _find<C: ConnectionTrait>(&self, conn: &C, params: &Params) -> Result<Value> {
+        let query = self.parse_query(params)?;
+        let cond = self.condition(&query, params)?;
+        let select = query.select.as_deref();
+        let Some(paginate) = self.options.paginate else {
+            let rows = self
+                .select_rows(conn, cond, &query.sort, query.limit, query.skip, select)
+                .await?;
+            return Ok(Value::Array(rows));
+        };
+        let limit = match query.limit {
+            Some(l) => paginate.max.map_or(l, |max| Ord::min(l, max)),
+            None => paginate.default,
+        };
+        let counted = match &self.options.counter {
+            Some(counter) => {
+                counter
+                    .total(&self.db, self.tenant_id(params)?, &query.filters)
+                    .await?
+            }
+            None => None,
+        };
+        let total = match counted {
+            Some(total) => total,
+            None => self.count(conn, cond.clone()).await?,
+        };
+        let data = if limit > 0 {
+            self.select_rows(conn, cond, &query.sort, Some(limit), query.skip, select)
+                .await?
+        } else {
+            Vec::new()
+        };
+        Ok(json!({"total": total, "limit": limit, "skip": query.skip, "data": data}))
+    }
+
+    /// Feathers `_get`: the record with this id that also matches the query, else 404.
+    pub async fn _get<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        id: &Id,
+        params: &Params,
+    ) -> Result<Value> {
+        let query = self.parse_query(params)?;
+        let key = parse_id(id)?;
+        let cond = self
+            .condition(&query, params)?
+            .add(self.col(self.options.schema.id).eq(key));
+        let rows = self
+            .select_rows(conn, cond, &[], Some(1), 0, query.select.as_deref())
+            .await?;
+        rows.into_iter()
+            .next()
+            .ok_or_else(|| FeathersError::no_record(id))
+    }
+
+    /// Validates a write body against the schema: known, writable, well-typed fields.
+    /// The id is ignored (it comes from the URL); the tenant column must be the caller's.
+    pub fn validate_data(
+        &self,
+        data: &Value,
+        mode: WriteMode,
+        params: &Params,
+    ) -> Result<Vec<(&Field, Typed)>> {
+        let Some(obj) = data.as_object() else {
+            return Err(FeathersError::bad_request("The body must be a JSON object"));
+        };
+        let schema = &self.options.schema;
+        let source = if params
+            .header("content-type")
+            .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+        {
+            Source::Query
+        } else {
+            Source::Body
+        };
+        let mut out = Vec::new();
+        for (key, value) in obj {
+            if key == schema.id && mode != WriteMode::Create {
+                continue;
+            }
+            if Some(key.as_str()) == self.options.tenant_column {
+                check_tenant_value(key, value, self.tenant_id(params)?)?;
+                continue;
+            }
+            let field = schema
+                .field(key)
+                .filter(|f| {
+                    if mode == WriteMode::Create {
+                        f.create
+                    } else {
+                        f.patch
+                    }
+                })
+                .ok_or_else(|| FeathersError::invalid(key, "is not a field that can be written"))?;
+            let typed = coerce(key, field.ty, field.nullable, value, source)?;
+            if let (Some(max), Typed::Str(s)) = (field.max_len, &typed) {
+                if s.chars().count() > max {
+                    return Err(FeathersError::invalid(
+                        key,
+                        format!("must be at most {max} characters"),
+                    ));
+                }
+            }
+            out.push((field, typed));
+        }
+        if mode != WriteMode::Patch {
+            for f in schema.fields.iter().filter(|f| f.required) {
+                if !obj.contains_key(f.name) {
+                    return Err(FeathersError::invalid(f.name, "is required"));
+                }
+            }
+        }
+        if mode == WriteMode::Update {
+            // A replace sets every writable field the body leaves out to null.
+            let missing: Vec<&Field> = schema
+                .fields
+                .iter()
+                .filter(|f| f.patch && f.column && f.nullable && !obj.contains_key(f.name))
+                .collect();
+            out.extend(missing.into_iter().map(|f| (f, Typed::Null)));
+        }
+        Ok(out)
+    }
+
+    fn stamps(
+        &self,
+        mode: WriteMode,
+        now: DateTime<Utc>,
+    ) -> Vec<(&'static str, sea_orm::sea_query::Value)> {
+        let now = sea_orm::sea_query::Value::ChronoDateTimeUtc(Some(now));
+        let mut out = Vec::new();
+        if let (WriteMode::Create, Some(c)) = (mode, self.options.created_at) {
+            out.push((c, now.clone()));
+        }
+        if let Some(u) = self.options.updated_at {
+            out.push((u, now));
+        }
+        out
+    }
+
+    /// Inserts one validated record plus `extra` columns the service sets itself; answers its id.
+    pub async fn insert<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        fields: &[(&Field, Typed)],
+        extra: &[(&str, sea_orm::sea_query::Value)],
+        params: &Params,
+    ) -> Result<i64> {
+        let mut columns: Vec<Alias> = Vec::new();
+        let mut values: Vec<SimpleExpr> = Vec::new();
+        for (f, v) in fields.iter().filter(|(f, _)| f.column) {
+            columns.push(Alias::new(f.name));
+            values.push(Expr::val(sql_value(f.ty, v)).into());
+        }
+        if let (Some(column), Some(tenant)) = (self.options.tenant_column, self.tenant_id(params)?)
+        {
+            columns.push(Alias::new(column));
+            values.push(Expr::val(tenant).into());
+        }
+        for (name, v) in self
+            .stamps(WriteMode::Create, Utc::now())
+            .iter()
+            .chain(extra.iter())
+        {
+            columns.push(Alias::new(*name));
+            values.push(Expr::val(v.clone()).into());
+        }
+        let mut stmt = SqlQuery::insert();
+        stmt.into_table(Alias::new(self.options.table))
+            .columns(columns)
+            .values(values)
+            .map_err(|e| FeathersError::general(e))?
+            .returning_col(Alias::new(self.options.schema.id));
+        let row = conn
+            .query_one(&stmt)
+            .await?
+            .ok_or_else(|| FeathersError::general("INSERT returned no id"))?;
+        Ok(row.try_get::<i64>("", self.options.schema.id)?)
+    }
+
+    /// Feathers `_create`: one record, or several when multi create is allowed.
+    pub async fn _create<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        data: Value,
+        params: &Params,
+    ) -> Result<Value> {
+        let query = self.parse_query(params)?;
+        let select = query.select.as_deref();
+        let items = match data {
+            Value::Array(items) => {
+                if !self.options.multi.create {
+                    return Err(FeathersError::method_not_allowed(
+                        "Can not create multiple entries",
+                    ));
+                }
+                items
+            }
+            single => {
+                let fields = self.validate_data(&single, WriteMode::Create, params)?;
+                let id = self.insert(conn, &fields, &[], params).await?;
+                return self
+                    .read_by_ids(conn, &[id], select)
+                    .await?
+                    .pop()
+                    .ok_or_else(|| FeathersError::no_record(id));
+            }
+        };
+        let mut ids = Vec::with_capacity(items.len());
+        for item in &items {
+            let fields = self.validate_data(item, WriteMode::Create, params)?;
+            ids.push(self.insert(conn, &fields, &[], params).await?);
+        }
+        Ok(Value::Array(self.read_by_ids(conn, &ids, select).await?))
+    }
+
+    /// Records by id, in the order of `ids`.
+    pub async fn read_by_ids<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        ids: &[i64],
+        select: Option<&[String]>,
+    ) -> Result<Vec<Value>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cond =
+            Condition::all().add(self.col(self.options.schema.id).is_in(ids.iter().copied()));
+        let rows = self.select_rows(conn, cond, &[], None, 0, None).await?;
+        let id_field = self.options.schema.id;
+        let mut by_id: std::collections::HashMap<i64, Value> = rows
+            .into_iter()
+            .filter_map(|r| Some((r[id_field].as_i64()?, r)))
+            .collect();
+        Ok(ids
+            .iter()
+            .filter_map(|id| by_id.remove(id))
+            .map(|r| narrow(r, id_field, select))
+            .collect())
+    }
+
+    /// Runs `UPDATE ... SET fields WHERE cond RETURNING *` and answers the rows, by id.
+    pub async fn update_where<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        cond: Condition,
+        fields: &[(&Field, Typed)],
+        extra: &[(&str, sea_orm::sea_query::Value)],
+        select: Option<&[String]>,
+    ) -> Result<Vec<Value>> {
+        let mut stmt = SqlQuery::update();
+        stmt.table(Alias::new(self.options.table)).cond_where(cond);
+        for (f, v) in fields.iter().filter(|(f, _)| f.column) {
+            stmt.value(Alias::new(f.name), sql_value(f.ty, v));
+        }
+        for (name, v) in self
+            .stamps(WriteMode::Patch, Utc::now())
+            .iter()
+            .chain(extra.iter())
+        {
+            stmt.value(Alias::new(*name), v.clone());
+        }
+        stmt.returning_all();
+        let rows = conn.query_all(&stmt).await?;
+        self.shape_sorted(rows, select)
+    }
+
+    fn shape_sorted(
+        &self,
+        rows: Vec<QueryResult>,
+        select: Option<&[String]>,
+    ) -> Result<Vec<Value>> {
+        let id = self.options.schema.id;
+        let mut out = rows
+            .iter()
+            .map(|r| self.read_row(r, select))
+            .collect::<Result<Vec<_>>>()?;
+        out.sort_by_key(|r| r[id].as_i64());
+        Ok(out)
+    }
+
+    fn id_condition(&self, id: Option<&Id>, query: &Query, params: &Params) -> Result<Condition> {
+        let cond = self.condition(query, params)?;
+        Ok(match id {
+            Some(id) => cond.add(self.col(self.options.schema.id).eq(parse_id(id)?)),
+            None => cond,
+        })
+    }
+
+    fn check_multi(&self, id: Option<&Id>, allowed: bool, method: &str) -> Result<()> {
+        if id.is_none() && !allowed {
+            return Err(FeathersError::method_not_allowed(format!(
+                "Can not {method} multiple entries"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Feathers `_patch` (and `_update` with [`WriteMode::Update`]).
+    pub async fn _patch<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        id: Option<&Id>,
+        data: Value,
+        params: &Params,
+        mode: WriteMode,
+    ) -> Result<Value> {
+        self.check_multi(id, self.options.multi.patch, "patch")?;
+        let query = self.parse_query(params)?;
+        let fields = self.validate_data(&data, mode, params)?;
+        let cond = self.id_condition(id, &query, params)?;
+        let rows = self
+            .update_where(conn, cond, &fields, &[], query.select.as_deref())
+            .await?;
+        single_or_many(id, rows)
+    }
+
+    /// Feathers `_remove`: deletes (or soft-deletes) and answers the removed records.
+    pub async fn _remove<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        id: Option<&Id>,
+        params: &Params,
+    ) -> Result<Value> {
+        self.check_multi(id, self.options.multi.remove, "remove")?;
+        let query = self.parse_query(params)?;
+        let cond = self.id_condition(id, &query, params)?;
+        let select = query.select.as_deref();
+        let rows = match self.options.soft_delete_column {
+            Some(column) => {
+                let now = sea_orm::sea_query::Value::ChronoDateTimeUtc(Some(Utc::now()));
+                self.update_where(conn, cond, &[], &[(column, now)], select)
+                    .await?
+            }
+            None => {
+                let mut stmt = SqlQuery::delete();
+                stmt.from_table(Alias::new(self.options.table))
+                    .cond_where(cond)
+                    .returning_all();
+                let rows = conn.query_all(&stmt).await?;
+                self.shape_sorted(rows, select)?
+            }
+        };
+        single_or_many(id, rows)
+    }
+}
+
+fn single_or_many(id: Option<&Id>, rows: Vec<Value>) -> Result<Value> {
+    match id {
+        Some(id) => rows
+            .into_iter()
+            .next()
+            .ok_or_else(|| FeathersError::no_record(id)),
+        None => Ok(Value::Array(rows)),
+    }
+}
+
+fn narrow(mut row: Value, id: &str, select: Option<&[String]>) -> Value {
+    if let (Some(select), Some(obj)) = (select, row.as_object_mut()) {
+        obj.retain(|k, _| k == id || select.iter().any(|s| s == k));
+    }
+    row
+}
+
+fn text(v: &Typed) -> String {
+    match v {
+        Typed::Str(s) => s.clone(),
+        other => other.to_json().to_string(),
+    }
+}
+
+fn check_tenant_value(column: &str, value: &Value, tenant: Option<i64>) -> Result<()> {
+    let given = value
+        .as_i64()
+        .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()));
+    match (given, tenant) {
+        (Some(g), Some(t)) if g == t => Ok(()),
+        _ => Err(FeathersError::forbidden(format!(
+            "{column} must be the caller's own"
+        ))),
+    }
+}
+
+fn check_tenant_filters(filters: &[Filter], column: &str, tenant: i64) -> Result<()> {
+    for filter in filters {
+        match filter {
+            Filter::And(parts) | Filter::Or(parts) => check_tenant_filters(parts, column, tenant)?,
+            Filter::Cmp { field, op, values } if field == column => {
+                let own = values.iter().all(|v| *v == Typed::Int(tenant));
+                if !(own && matches!(op, Op::Eq | Op::In)) {
+                    return Err(FeathersError::forbidden(format!(
+                        "{column} must be the caller's own"
+                    )));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Service for SqlService {
+    async fn find(&self, params: &Params) -> Result<Value> {
+        self._find(&self.db, params).await
+    }
+    async fn get(&self, id: &Id, params: &Params) -> Result<Value> {
+        self._get(&self.db, id, params).await
+    }
+    async fn create(&self, data: Value, params: &Params) -> Result<Value> {
+        let txn = self.db.begin().await?;
+        let result = self._create(&txn, data, params).await?;
+        txn.commit().await?;
+        Ok(result)
+    }
+    async fn update(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {
+        let txn = self.db.begin().await?;
+        let result = self
+            ._patch(&txn, id, data, params, WriteMode::Update)
+            .await?;
+        txn.commit().await?;
+        Ok(result)
+    }
+    async fn patch(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {
+        let txn = self.db.begin().await?;
+        let result = self
+            ._patch(&txn, id, data, params, WriteMode::Patch)
+            .await?;
+        txn.commit().await?;
+        Ok(result)
+    }
+    async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
+        let txn = self.db.begin().await?;
+        let result = self._remove(&txn, id, params).await?;
+        txn.commit().await?;
+        Ok(result)
+    }
+}

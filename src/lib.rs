@@ -1,0 +1,10 @@
+//! Inbox gateway: a Feathers-style service backend for multi-channel inboxes.
+
+pub mod admin;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod feathers;
+pub mod services;
+pub mod telemetry;

@@ -1,0 +1,74 @@
+//! `inbox-gateway`: serve (default), migrate, create-admin.
+
+use clap::{Parser, Subcommand};
+use inbox_gateway::{app::Application, config::Settings, db, telemetry};
+
+#[derive(Parser)]
+#[command(version, about = "Feathers-style backend for multi-channel inboxes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create an organization and its first admin; prints their ids.
+    CreateAdmin {
+        #[arg(long)]
+        organization: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+    },
+}
+
+#[actix_web::main]
+async fn main() {
+    telemetry::init();
+    if let Err(message) = run(Cli::parse()).await {
+        tracing::error!("{message}");
+        eprintln!("error: {message}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let settings = Settings::load()?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = Application::build(&settings).await?;
+            tracing::info!(address = %format!("http://{}:{}", settings.host, app.port()), env = %settings.env, "listening");
+            app.run_until_stopped().await.map_err(|e| e.to_string())
+        }
+        Command::Migrate => {
+            let conn = db::connect(&settings.database_url, 1)
+                .await
+                .map_err(|e| e.to_string())?;
+            db::migrate(&conn).await.map_err(|e| e.to_string())?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::CreateAdmin {
+            organization,
+            email,
+            password,
+        } => {
+            let conn = db::connect(&settings.database_url, 1)
+                .await
+                .map_err(|e| e.to_string())?;
+            db::migrate(&conn).await.map_err(|e| e.to_string())?;
+            let (org, user) =
+                inbox_gateway::admin::create_admin(&conn, &organization, &email, &password).await?;
+            println!(
+                "{}",
+                serde_json::json!({ "organization_id": org, "user_id": user })
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! `/api-keys`: machine keys for integrations, created by an admin. The key is in
+//! the create answer only; the server keeps its hash.
+
+use crate::auth::{api_key, require_admin};
+use crate::feathers::sql::WriteMode;
+use crate::feathers::{
+    Direction, FeathersError, Field, FieldType, Id, Params, Result, Schema, Service, SqlOptions,
+    SqlService, Typed,
+};
+use async_trait::async_trait;
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use serde_json::{Value, json};
+
+pub fn schema() -> Schema {
+    Schema::new(
+        "id",
+        vec![
+            Field::new("organization_id", FieldType::Integer).query(),
+            Field::new("user_id", FieldType::Integer)
+                .query()
+                .create_only(),
+            Field::new("name", FieldType::String)
+                .query()
+                .like()
+                .required()
+                .max_len(100),
+            Field::new("key_prefix", FieldType::String),
+            Field::new("key_hash", FieldType::String).hidden(),
+            Field::new("last_used_at", FieldType::Timestamp)
+                .nullable()
+                .query(),
+            Field::new("created_at", FieldType::Timestamp).query(),
+            Field::new("updated_at", FieldType::Timestamp),
+        ],
+    )
+}
+
+pub struct ApiKeysService(pub SqlService);
+
+impl ApiKeysService {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self(SqlService::new(
+            db,
+            SqlOptions::new("api_keys", schema())
+                .tenant("organization_id")
+                .timestamps("created_at", "updated_at")
+                .paginate(10, Some(50))
+                .default_sort(vec![("id", Direction::Asc)]),
+        ))
+    }
+}
+
+#[async_trait]
+impl Service for ApiKeysService {
+    async fn find(&self, params: &Params) -> Result<Value> {
+        require_admin(params)?;
+        self.0.find(params).await
+    }
+    async fn get(&self, id: &Id, params: &Params) -> Result<Value> {
+        require_admin(params)?;
+        self.0.get(id, params).await
+    }
+    /// Creates a key for `user_id` (default: the caller), a user of the same organization.
+    async fn create(&self, data: Value, params: &Params) -> Result<Value> {
+        let principal = require_admin(params)?;
+        if data.is_array() {
+            return Err(FeathersError::method_not_allowed(
+                "Can not create multiple entries",
+            ));
+        }
+        let mut fields = self.0.validate_data(&data, WriteMode::Create, params)?;
+        let user_id = match fields.iter().find(|(f, _)| f.name == "user_id") {
+            Some((_, Typed::Int(id))) => *id,
+            _ => {
+                let field = self.0.schema().field("user_id").expect("user_id field");
+                fields.push((field, Typed::Int(principal.user_id)));
+                principal.user_id
+            }
+        };
+        let txn = self.0.db.begin().await?;
+        if crate::auth::find_user(&txn, Some(user_id), None)
+            .await?
+            .is_none_or(|u| u.organization_id != principal.tenant_id)
+        {
+            return Err(
+                FeathersError::unprocessable("user_id is not a user of this organization")
+                    .with_data(json!({ "rule": "user_in_organization", "user_id": user_id })),
+            );
+        }
+        let key = api_key::generate();
+        let extra = [
+            ("key_hash", api_key::hash(&key).into()),
+            ("key_prefix", api_key::prefix(&key).into()),
+        ];
+        let id = self.0.insert(&txn, &fields, &extra, params).await?;
+        let mut record = self.0._get(&txn, &id.to_string(), params).await?;
+        txn.commit().await?;
+        record["key"] = json!(key);
+        Ok(record)
+    }
+    async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
+        require_admin(params)?;
+        self.0.remove(id, params).await
+    }
+}

@@ -1,0 +1,187 @@
+//! `/users`: the people of an organization. Everyone reads; admins create, change
+//! roles and remove; a user may change their own name and password.
+
+use crate::auth::{ADMIN, ROLES, password, require_admin};
+use crate::feathers::sql::WriteMode;
+use crate::feathers::{
+    Direction, FeathersError, Field, FieldType, Id, Params, Result, Schema, Service, SqlOptions,
+    SqlService,
+};
+use async_trait::async_trait;
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use serde_json::{Value, json};
+
+pub fn schema() -> Schema {
+    Schema::new(
+        "id",
+        vec![
+            Field::new("organization_id", FieldType::Integer).query(),
+            Field::new("email", FieldType::String)
+                .query()
+                .like()
+                .required()
+                .max_len(254),
+            Field::new("first_name", FieldType::String)
+                .nullable()
+                .query()
+                .like()
+                .write()
+                .max_len(100),
+            Field::new("last_name", FieldType::String)
+                .nullable()
+                .query()
+                .like()
+                .write()
+                .max_len(100),
+            Field::new("role", FieldType::Enum(ROLES)).query().write(),
+            Field::new("password_hash", FieldType::String).hidden(),
+            Field::new("created_at", FieldType::Timestamp).query(),
+            Field::new("updated_at", FieldType::Timestamp).query(),
+        ],
+    )
+}
+
+pub fn sql(db: DatabaseConnection) -> SqlService {
+    SqlService::new(
+        db,
+        SqlOptions::new("users", schema())
+            .tenant("organization_id")
+            .timestamps("created_at", "updated_at")
+            .paginate(10, Some(50))
+            .default_sort(vec![("id", Direction::Asc)]),
+    )
+}
+
+/// The user as clients see it (no hash), for the authentication answer.
+pub async fn public_user(db: &DatabaseConnection, id: i64) -> Result<Value> {
+    sql(db.clone())
+        .read_by_ids(db, &[id], None)
+        .await?
+        .pop()
+        .ok_or_else(|| FeathersError::no_record(id))
+}
+
+pub struct UsersService(pub SqlService);
+
+const MIN_PASSWORD: usize = 8;
+
+/// Takes `password` out of the body and hashes it (400 if too short).
+fn take_password(data: &mut Value) -> Result<Option<String>> {
+    let Some(obj) = data.as_object_mut() else {
+        return Ok(None);
+    };
+    let Some(value) = obj.shift_remove("password") else {
+        return Ok(None);
+    };
+    let pass = value
+        .as_str()
+        .ok_or_else(|| FeathersError::invalid("password", "must be a string"))?;
+    if pass.chars().count() < MIN_PASSWORD {
+        return Err(FeathersError::invalid(
+            "password",
+            format!("must be at least {MIN_PASSWORD} characters"),
+        ));
+    }
+    password::hash(pass)
+        .map(Some)
+        .map_err(FeathersError::general)
+}
+
+fn lowercase_email(data: &mut Value) {
+    if let Some(email) = data
+        .get("email")
+        .and_then(Value::as_str)
+        .map(str::to_lowercase)
+    {
+        data["email"] = json!(email);
+    }
+}
+
+#[async_trait]
+impl Service for UsersService {
+    async fn find(&self, params: &Params) -> Result<Value> {
+        self.0.find(params).await
+    }
+    async fn get(&self, id: &Id, params: &Params) -> Result<Value> {
+        self.0.get(id, params).await
+    }
+    async fn create(&self, mut data: Value, params: &Params) -> Result<Value> {
+        require_admin(params)?;
+        if data.is_array() {
+            return Err(FeathersError::method_not_allowed(
+                "Can not create multiple entries",
+            ));
+        }
+        let hash = take_password(&mut data)?
+            .ok_or_else(|| FeathersError::invalid("password", "is required"))?;
+        lowercase_email(&mut data);
+        let email = data
+            .get("email")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !email.contains('@') {
+            return Err(FeathersError::invalid("email", "must be an email address"));
+        }
+        let mut fields = self.0.validate_data(&data, WriteMode::Create, params)?;
+        let role_given = fields.iter().any(|(f, _)| f.name == "role");
+        let role_field = self.0.schema().field("role").expect("role field");
+        if !role_given {
+            fields.push((
+                role_field,
+                crate::feathers::Typed::Str(crate::auth::AGENT.into()),
+            ));
+        }
+        let txn = self.0.db.begin().await?;
+        let id = self
+            .0
+            .insert(&txn, &fields, &[("password_hash", hash.into())], params)
+            .await?;
+        txn.commit().await?;
+        self.0.get(&id.to_string(), params).await
+    }
+    async fn patch(&self, id: Option<&Id>, mut data: Value, params: &Params) -> Result<Value> {
+        let principal = params.principal()?;
+        let own = id.is_some_and(|id| id.trim() == principal.user_id.to_string());
+        if principal.role != ADMIN && (!own || data.get("role").is_some()) {
+            return Err(FeathersError::forbidden(
+                "Only an admin may change other users or roles",
+            ));
+        }
+        let Some(id) = id else {
+            return Err(FeathersError::method_not_allowed(
+                "Can not patch multiple entries",
+            ));
+        };
+        let hash = take_password(&mut data)?;
+        let txn = self.0.db.begin().await?;
+        let mut result = self
+            .0
+            ._patch(&txn, Some(id), data, params, WriteMode::Patch)
+            .await?;
+        if let Some(hash) = hash {
+            result = self
+                .0
+                .update_where(
+                    &txn,
+                    self.0.scope(params)?.add(id_eq(id)?),
+                    &[],
+                    &[("password_hash", hash.into())],
+                    None,
+                )
+                .await?
+                .pop()
+                .ok_or_else(|| FeathersError::no_record(id))?;
+        }
+        txn.commit().await?;
+        Ok(result)
+    }
+    async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
+        require_admin(params)?;
+        self.0.remove(id, params).await
+    }
+}
+
+fn id_eq(id: &Id) -> Result<sea_orm::sea_query::SimpleExpr> {
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait};
+    Ok(Expr::col((Alias::new("users"), Alias::new("id"))).eq(crate::feathers::sql::parse_id(id)?))
+}
