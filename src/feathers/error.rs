@@ -45,8 +45,8 @@ impl ErrorKind {
 pub struct FeathersError {
     pub kind: ErrorKind,
     pub message: String,
-    pub data: Option<Value>,
-    pub errors: Option<Value>,
+    pub data: Option<Box<Value>>,
+    pub errors: Option<Box<Value>>,
 }
 
 /// Result alias used by every service method.
@@ -62,11 +62,11 @@ impl FeathersError {
         }
     }
     pub fn with_data(mut self, data: Value) -> Self {
-        self.data = Some(data);
+        self.data = Some(Box::new(data));
         self
     }
     pub fn with_errors(mut self, errors: Value) -> Self {
-        self.errors = Some(errors);
+        self.errors = Some(Box::new(errors));
         self
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -118,10 +118,10 @@ impl FeathersError {
         body.insert("code".into(), code.into());
         body.insert("className".into(), class_name.into());
         if let Some(data) = &self.data {
-            body.insert("data".into(), data.clone());
+            body.insert("data".into(), (**data).clone());
         }
         if let Some(errors) = &self.errors {
-            body.insert("errors".into(), errors.clone());
+            body.insert("errors".into(), (**errors).clone());
         }
         Value::Object(body)
     }

@@ -155,11 +155,9 @@ async fn read_body(
     if let Some(len) = params
         .header("content-length")
         .and_then(|l| l.parse::<usize>().ok())
-    {
-        if len > limit {
+        && len > limit {
             return Err(too_large());
         }
-    }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk

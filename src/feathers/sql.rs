@@ -545,14 +545,13 @@ impl SqlService {
                 })
                 .ok_or_else(|| FeathersError::invalid(key, "is not a field that can be written"))?;
             let typed = coerce(key, field.ty, field.nullable, value, source)?;
-            if let (Some(max), Typed::Str(s)) = (field.max_len, &typed) {
-                if s.chars().count() > max {
+            if let (Some(max), Typed::Str(s)) = (field.max_len, &typed)
+                && s.chars().count() > max {
                     return Err(FeathersError::invalid(
                         key,
                         format!("must be at most {max} characters"),
                     ));
                 }
-            }
             out.push((field, typed));
         }
         if mode != WriteMode::Patch {
@@ -602,12 +601,12 @@ impl SqlService {
         let mut values: Vec<SimpleExpr> = Vec::new();
         for (f, v) in fields.iter().filter(|(f, _)| f.column) {
             columns.push(Alias::new(f.name));
-            values.push(Expr::val(sql_value(f.ty, v)).into());
+            values.push(Expr::val(sql_value(f.ty, v)));
         }
         if let (Some(column), Some(tenant)) = (self.options.tenant_column, self.tenant_id(params)?)
         {
             columns.push(Alias::new(column));
-            values.push(Expr::val(tenant).into());
+            values.push(Expr::val(tenant));
         }
         for (name, v) in self
             .stamps(WriteMode::Create, Utc::now())
@@ -615,13 +614,13 @@ impl SqlService {
             .chain(extra.iter())
         {
             columns.push(Alias::new(*name));
-            values.push(Expr::val(v.clone()).into());
+            values.push(Expr::val(v.clone()));
         }
         let mut stmt = SqlQuery::insert();
         stmt.into_table(Alias::new(self.options.table))
             .columns(columns)
             .values(values)
-            .map_err(|e| FeathersError::general(e))?
+            .map_err(FeathersError::general)?
             .returning_col(Alias::new(self.options.schema.id));
         let row = conn
             .query_one(&stmt)
