@@ -6,5 +6,6 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod feathers;
+pub mod seed;
 pub mod services;
 pub mod telemetry;

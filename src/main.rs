@@ -25,6 +25,11 @@ enum Command {
         #[arg(long)]
         password: String,
     },
+    /// Seed a benchmark organization with N contacts and conversations; prints its admin login.
+    Seed {
+        #[arg(long, default_value_t = 10_000)]
+        conversations: u64,
+    },
 }
 
 #[actix_web::main]
@@ -67,6 +72,20 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!(
                 "{}",
                 serde_json::json!({ "organization_id": org, "user_id": user })
+            );
+            Ok(())
+        }
+        Command::Seed { conversations } => {
+            let conn = db::connect(&settings.database_url, 1)
+                .await
+                .map_err(|e| e.to_string())?;
+            db::migrate(&conn).await.map_err(|e| e.to_string())?;
+            let started = std::time::Instant::now();
+            let report = inbox_gateway::seed::seed(&conn, conversations).await?;
+            tracing::info!(seconds = started.elapsed().as_secs_f64(), "seeded");
+            println!(
+                "{}",
+                serde_json::to_string(&report).map_err(|e| e.to_string())?
             );
             Ok(())
         }

@@ -296,44 +296,7 @@ impl SqlService {
 
     fn comparison(&self, field: &str, op: Op, values: &[Typed]) -> SimpleExpr {
         let (ty, nullable) = self.field_type(field);
-        let c = self.col(field);
-        let v = |i: usize| sql_value(ty, &values[i]);
-        let is_null = values.first() == Some(&Typed::Null);
-        match op {
-            Op::Eq if is_null => c.is_null(),
-            Op::Eq => c.eq(v(0)),
-            Op::Ne if is_null => c.is_not_null(),
-            // `$ne` keeps rows where the field is null (a null is not equal to the value).
-            Op::Ne if nullable => c.clone().ne(v(0)).or(c.is_null()),
-            Op::Ne => c.ne(v(0)),
-            Op::Lt => c.lt(v(0)),
-            Op::Lte => c.lte(v(0)),
-            Op::Gt => c.gt(v(0)),
-            Op::Gte => c.gte(v(0)),
-            Op::In | Op::Nin => {
-                let has_null = values.contains(&Typed::Null);
-                let list: Vec<_> = values
-                    .iter()
-                    .filter(|v| **v != Typed::Null)
-                    .map(|x| sql_value(ty, x))
-                    .collect();
-                let base = if list.is_empty() {
-                    Expr::cust("1 = 0")
-                } else {
-                    c.clone().is_in(list)
-                };
-                match (op, has_null) {
-                    (Op::In, false) => base,
-                    (Op::In, true) => base.or(c.is_null()),
-                    (_, true) => base.not().and(c.is_not_null()),
-                    (_, false) if nullable => base.not().or(c.is_null()),
-                    (_, false) => base.not(),
-                }
-            }
-            Op::Like => c.like(text(&values[0])),
-            Op::NotLike => c.not_like(text(&values[0])),
-            Op::ILike => Expr::expr(Func::lower(c)).like(text(&values[0]).to_lowercase()),
-        }
+        comparison(self.col(field), ty, nullable, op, values)
     }
 
     fn select_columns(&self, stmt: &mut SelectStatement) {
@@ -546,12 +509,13 @@ impl SqlService {
                 .ok_or_else(|| FeathersError::invalid(key, "is not a field that can be written"))?;
             let typed = coerce(key, field.ty, field.nullable, value, source)?;
             if let (Some(max), Typed::Str(s)) = (field.max_len, &typed)
-                && s.chars().count() > max {
-                    return Err(FeathersError::invalid(
-                        key,
-                        format!("must be at most {max} characters"),
-                    ));
-                }
+                && s.chars().count() > max
+            {
+                return Err(FeathersError::invalid(
+                    key,
+                    format!("must be at most {max} characters"),
+                ));
+            }
             out.push((field, typed));
         }
         if mode != WriteMode::Patch {
@@ -793,6 +757,48 @@ impl SqlService {
             }
         };
         single_or_many(id, rows)
+    }
+}
+
+/// `column op values` with Feathers semantics: `$ne`/`$nin` keep nulls of a nullable
+/// column, `$in: []` matches nothing, a null operand means IS NULL.
+pub fn comparison(c: Expr, ty: FieldType, nullable: bool, op: Op, values: &[Typed]) -> SimpleExpr {
+    let v = |i: usize| sql_value(ty, &values[i]);
+    let is_null = values.first() == Some(&Typed::Null);
+    match op {
+        Op::Eq if is_null => c.is_null(),
+        Op::Eq => c.eq(v(0)),
+        Op::Ne if is_null => c.is_not_null(),
+        // `$ne` keeps rows where the field is null (a null is not equal to the value).
+        Op::Ne if nullable => c.clone().ne(v(0)).or(c.is_null()),
+        Op::Ne => c.ne(v(0)),
+        Op::Lt => c.lt(v(0)),
+        Op::Lte => c.lte(v(0)),
+        Op::Gt => c.gt(v(0)),
+        Op::Gte => c.gte(v(0)),
+        Op::In | Op::Nin => {
+            let has_null = values.contains(&Typed::Null);
+            let list: Vec<_> = values
+                .iter()
+                .filter(|v| **v != Typed::Null)
+                .map(|x| sql_value(ty, x))
+                .collect();
+            let base = if list.is_empty() {
+                Expr::cust("1 = 0")
+            } else {
+                c.clone().is_in(list)
+            };
+            match (op, has_null) {
+                (Op::In, false) => base,
+                (Op::In, true) => base.or(c.is_null()),
+                (_, true) => base.not().and(c.is_not_null()),
+                (_, false) if nullable => base.not().or(c.is_null()),
+                (_, false) => base.not(),
+            }
+        }
+        Op::Like => c.like(text(&values[0])),
+        Op::NotLike => c.not_like(text(&values[0])),
+        Op::ILike => Expr::expr(Func::lower(c)).like(text(&values[0]).to_lowercase()),
     }
 }
 

@@ -1,8 +1,16 @@
 //! One module per service path; `register` declares them all.
 
+pub mod ai_assistants;
 pub mod api_keys;
 pub mod authentication;
+pub mod common;
+pub mod contacts;
+pub mod conversation_counts;
+pub mod conversation_views;
+pub mod conversations;
 pub mod people;
+pub mod pipelines;
+pub mod tags;
 pub mod users;
 
 use crate::auth::SharedAuth;
@@ -31,6 +39,38 @@ pub fn register(
         "api-keys",
         Access::Authenticated,
         Arc::new(api_keys::ApiKeysService::new(db.clone())),
+    );
+    registry.use_service(
+        "contacts",
+        Access::Authenticated,
+        Arc::new(contacts::ContactsService::new(db.clone())),
+    );
+    registry.use_service(
+        "tags",
+        Access::Authenticated,
+        Arc::new(tags::service(db.clone())),
+    );
+    registry.use_service(
+        "ai-assistants",
+        Access::Authenticated,
+        Arc::new(ai_assistants::service(db.clone())),
+    );
+    registry.use_service(
+        "pipelines",
+        Access::Authenticated,
+        Arc::new(pipelines::PipelinesService::new(db.clone())),
+    );
+    registry.use_service(
+        "conversation-views",
+        Access::Authenticated,
+        Arc::new(conversation_views::ConversationViewsService::new(
+            db.clone(),
+        )),
+    );
+    registry.use_service(
+        "conversations",
+        Access::Authenticated,
+        Arc::new(conversations::ConversationsService::new(db.clone())),
     );
     if fixture {
         people::mount(registry, db);

@@ -1,0 +1,197 @@
+//! `inbox-gateway seed`: a benchmark organization with users, AI assistants,
+//! pipelines, tags and N contacts with one conversation each, inserted with
+//! set-based SQL (one statement per table), so a million rows take seconds.
+//! Distribution: 30% open; channels round-robin; 20 agents plus unassigned;
+//! 3 AI assistants plus none; 3 pipelines of 5 stages plus none; 20% unread;
+//! a third of the open ones waiting; a tenth of the contacts tagged.
+
+use crate::auth::password;
+use crate::services::conversations::CHANNELS;
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, TransactionTrait};
+
+pub const SEED_PASSWORD: &str = "bench-password";
+
+/// What was seeded.
+#[derive(Debug, serde::Serialize)]
+pub struct SeedReport {
+    pub organization_id: i64,
+    pub admin_email: String,
+    pub admin_password: &'static str,
+    pub conversations: u64,
+    pub open: i64,
+}
+
+fn case(expr: &str, values: &[String]) -> String {
+    let arms: String = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| format!(" WHEN {i} THEN {v}"))
+        .collect();
+    format!("(CASE ({expr}) % {}{arms} END)", values.len())
+}
+
+async fn ids<C: ConnectionTrait>(conn: &C, sql: &str) -> Result<Vec<i64>, String> {
+    let stmt = sea_orm::Statement::from_string(conn.get_database_backend(), sql.to_string());
+    conn.query_all_raw(stmt)
+        .await
+        .map_err(|e| e.to_string())?
+        .iter()
+        .map(|r| r.try_get_by_index::<i64>(0).map_err(|e| e.to_string()))
+        .collect()
+}
+
+pub async fn seed(db: &DatabaseConnection, conversations: u64) -> Result<SeedReport, String> {
+    let stamp = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+    let admin_email = format!("bench-{stamp}@bench.test");
+    let (org, _) =
+        crate::admin::create_admin(db, &format!("Bench {stamp}"), &admin_email, SEED_PASSWORD)
+            .await?;
+    let pg = db.get_database_backend() == DatabaseBackend::Postgres;
+    let hash = password::hash(SEED_PASSWORD)?;
+    let series = |n: u64| {
+        if pg {
+            format!("generate_series(1, {n}) AS s(i)")
+        } else {
+            format!(
+                "(WITH RECURSIVE q(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM q WHERE i < {n}) SELECT i FROM q) AS s"
+            )
+        }
+    };
+    let now = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6f+00:00")
+        .to_string();
+    let ago = |secs: &str| {
+        if pg {
+            format!("(TIMESTAMPTZ '{now}' - ({secs}) * INTERVAL '1 second')")
+        } else {
+            format!(
+                "(strftime('%Y-%m-%dT%H:%M:%f', '{now}', '-' || ({secs}) || ' seconds') || '+00:00')"
+            )
+        }
+    };
+    let ts = if pg {
+        format!("TIMESTAMPTZ '{now}'")
+    } else {
+        format!("'{now}'")
+    };
+    let txn = db.begin().await.map_err(|e| e.to_string())?;
+    let exec = |sql: String| {
+        let txn = &txn;
+        async move {
+            txn.execute_unprepared(&sql)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("{e}: {}", &sql[..sql.len().min(200)]))
+        }
+    };
+    exec(format!(
+        "INSERT INTO users (organization_id, email, password_hash, first_name, last_name, role, created_at, updated_at) \
+         SELECT {org}, 'agent' || i || '-{stamp}@bench.test', '{hash}', 'Agent', 'No' || i, 'agent', {ts}, {ts} FROM {}",
+        series(20)
+    ))
+    .await?;
+    for (table, n) in [("ai_assistants", 3), ("pipelines", 3), ("tags", 10)] {
+        exec(format!(
+            "INSERT INTO {table} (organization_id, name, created_at, updated_at) SELECT {org}, '{table} ' || i, {ts}, {ts} FROM {}",
+            series(n)
+        ))
+        .await?;
+    }
+    exec(format!(
+        "INSERT INTO pipeline_stages (organization_id, pipeline_id, name, position, created_at, updated_at) \
+         SELECT {org}, p.id, 'Stage ' || s.i, s.i - 1, {ts}, {ts} FROM pipelines p, {} WHERE p.organization_id = {org}",
+        series(5)
+    ))
+    .await?;
+    let users = ids(
+        &txn,
+        &format!(
+            "SELECT id FROM users WHERE organization_id = {org} AND role = 'agent' ORDER BY id"
+        ),
+    )
+    .await?;
+    let ais = ids(
+        &txn,
+        &format!("SELECT id FROM ai_assistants WHERE organization_id = {org} ORDER BY id"),
+    )
+    .await?;
+    let pipelines = ids(
+        &txn,
+        &format!("SELECT id FROM pipelines WHERE organization_id = {org} ORDER BY id"),
+    )
+    .await?;
+    let stages = ids(&txn, &format!("SELECT id FROM pipeline_stages WHERE organization_id = {org} ORDER BY pipeline_id, position")).await?;
+    let tags = ids(
+        &txn,
+        &format!("SELECT id FROM tags WHERE organization_id = {org} ORDER BY id"),
+    )
+    .await?;
+
+    exec(format!(
+        "INSERT INTO contacts (organization_id, first_name, last_name, email, phone, created_at, updated_at) \
+         SELECT {org}, 'First' || i, 'Last' || i, 'contact' || i || '@example.com', '+1555' || (1000000 + i), {ts}, {ts} FROM {}",
+        series(conversations)
+    ))
+    .await?;
+    let null = || "NULL".to_string();
+    let opt = |v: &[i64]| {
+        std::iter::once(null())
+            .chain(v.iter().map(i64::to_string))
+            .collect::<Vec<_>>()
+    };
+    let quoted: Vec<String> = CHANNELS.iter().map(|c| format!("'{c}'")).collect();
+    // Pipeline p (1..=3) owns stages 5(p-1)..5p; stage choice follows the pipeline choice.
+    let pipeline_of = "(c.id % 4)";
+    let stage_values: Vec<String> = (0..20)
+        .map(|k| {
+            if k % 4 == 0 {
+                null()
+            } else {
+                stages[(k % 4 - 1) * 5 + (k / 4) % 5].to_string()
+            }
+        })
+        .collect();
+    let last = ago("(c.id * 7919) % 2592000");
+    exec(format!(
+        "INSERT INTO conversations (organization_id, contact_id, channel, status, assigned_user_id, assigned_ai_assistant_id, \
+         pipeline_id, pipeline_stage_id, unread_count, waiting_since, last_interaction_at, created_at, updated_at) \
+         SELECT {org}, c.id, {channel}, CASE WHEN c.id % 10 < 3 THEN 'open' ELSE 'closed' END, {user}, {ai}, {pipeline}, {stage}, \
+         CASE WHEN c.id % 5 = 0 THEN 1 + c.id % 3 ELSE 0 END, CASE WHEN c.id % 10 = 1 THEN {last} ELSE NULL END, {last}, {last}, {last} \
+         FROM contacts c WHERE c.organization_id = {org}",
+        channel = case("c.id", &quoted),
+        user = case("c.id", &opt(&users)),
+        ai = case("c.id", &opt(&ais)),
+        pipeline = case(pipeline_of, &opt(&pipelines)),
+        stage = case("c.id", &stage_values),
+    ))
+    .await?;
+    exec(format!(
+        "INSERT INTO contact_tags (organization_id, contact_id, tag_id) SELECT {org}, c.id, {tag} FROM contacts c \
+         WHERE c.organization_id = {org} AND c.id % 10 = 0",
+        tag = case("c.id / 10", &tags.iter().map(i64::to_string).collect::<Vec<_>>())
+    ))
+    .await?;
+    txn.commit().await.map_err(|e| e.to_string())?;
+    if pg {
+        db.execute_unprepared("ANALYZE")
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let open = ids(
+        db,
+        &format!(
+            "SELECT COUNT(*) FROM conversations WHERE organization_id = {org} AND status = 'open'"
+        ),
+    )
+    .await?
+    .first()
+    .copied()
+    .unwrap_or(0);
+    Ok(SeedReport {
+        organization_id: org,
+        admin_email,
+        admin_password: SEED_PASSWORD,
+        conversations,
+        open,
+    })
+}

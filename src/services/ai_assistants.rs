@@ -1,0 +1,17 @@
+//! `/ai-assistants`: the AI assistants conversations can be assigned to (admins write).
+
+use super::common::{tenant_options, tenant_schema};
+use crate::auth::AdminWrites;
+use crate::feathers::{Field, FieldType, SqlService};
+use sea_orm::DatabaseConnection;
+
+pub fn service(db: DatabaseConnection) -> AdminWrites<SqlService> {
+    let schema = tenant_schema(vec![
+        Field::new("name", FieldType::String)
+            .query()
+            .like()
+            .required()
+            .max_len(100),
+    ]);
+    AdminWrites(SqlService::new(db, tenant_options("ai_assistants", schema)))
+}

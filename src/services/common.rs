@@ -1,0 +1,101 @@
+//! What every organization-owned service shares: tenant scoping, timestamps,
+//! Apex pagination (default 10, maximum 50), and reference checks.
+
+use crate::feathers::sql::parse_id;
+use crate::feathers::{
+    Direction, FeathersError, Field, FieldType, Params, Result, Schema, SqlOptions,
+};
+use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use serde_json::{Value, json};
+
+/// Default and maximum page size on every Apex path.
+pub const PAGE_DEFAULT: u64 = 10;
+pub const PAGE_MAX: u64 = 50;
+
+/// `organization_id`, `created_at`, `updated_at`, followed by `fields`.
+pub fn tenant_schema(fields: Vec<Field>) -> Schema {
+    let mut all = vec![Field::new("organization_id", FieldType::Integer).query()];
+    all.extend(fields);
+    all.push(Field::new("created_at", FieldType::Timestamp).query());
+    all.push(Field::new("updated_at", FieldType::Timestamp).query());
+    Schema::new("id", all)
+}
+
+/// Options for a table owned by an organization.
+pub fn tenant_options(table: &'static str, schema: Schema) -> SqlOptions {
+    SqlOptions::new(table, schema)
+        .tenant("organization_id")
+        .timestamps("created_at", "updated_at")
+        .paginate(PAGE_DEFAULT, Some(PAGE_MAX))
+        .default_sort(vec![("id", Direction::Asc)])
+}
+
+/// True when `table` has a row with this id in the caller's organization.
+pub async fn exists_in_org<C: ConnectionTrait>(
+    conn: &C,
+    table: &str,
+    id: i64,
+    org: i64,
+) -> Result<bool> {
+    let mut q = Query::select();
+    q.column(Alias::new("id"))
+        .from(Alias::new(table))
+        .and_where(Expr::col(Alias::new("id")).eq(id))
+        .and_where(Expr::col(Alias::new("organization_id")).eq(org));
+    Ok(conn.query_one(&q).await?.is_some())
+}
+
+/// 422 unless `value` (a number or null in a body) names a row of `table` in the caller's organization.
+pub async fn check_reference<C: ConnectionTrait>(
+    conn: &C,
+    params: &Params,
+    field: &str,
+    value: Option<&Value>,
+    table: &str,
+) -> Result<()> {
+    let Some(id) = value.and_then(Value::as_i64) else {
+        return Ok(());
+    };
+    let org = params.principal()?.tenant_id;
+    if exists_in_org(conn, table, id, org).await? {
+        return Ok(());
+    }
+    Err(
+        FeathersError::unprocessable(format!("{field} {id} does not exist in this organization"))
+            .with_data(json!({ "rule": "reference_in_organization", "field": field, "value": id })),
+    )
+}
+
+/// The record id of a single-record call, or a 405 for a multi call.
+pub fn single(id: Option<&String>, method: &str) -> Result<i64> {
+    match id {
+        Some(id) => parse_id(id),
+        None => Err(FeathersError::method_not_allowed(format!(
+            "Can not {method} multiple entries"
+        ))),
+    }
+}
+
+/// Applies `f` to each record of a find/get/patch/remove result (page, array or one).
+pub fn records_mut(result: &mut Value) -> Vec<&mut Value> {
+    if result.get("data").is_some_and(Value::is_array) && result.get("total").is_some() {
+        return result["data"]
+            .as_array_mut()
+            .map(|a| a.iter_mut().collect())
+            .unwrap_or_default();
+    }
+    match result {
+        Value::Array(items) => items.iter_mut().collect(),
+        Value::Object(_) => vec![result],
+        _ => Vec::new(),
+    }
+}
+
+/// True when `$select` is absent or names `field` (for embedded, computed fields).
+pub fn selected(params: &Params, field: &str) -> bool {
+    match params.query.get("$select") {
+        Some(Value::Array(items)) => items.iter().any(|v| v.as_str() == Some(field)),
+        _ => true,
+    }
+}

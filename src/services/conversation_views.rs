@@ -1,0 +1,154 @@
+//! `/conversation-views`: saved inbox views, a name and a stored Feathers query
+//! over conversations. Everyone in the organization sees them; their owner or an
+//! admin changes them. `GET /conversations?view_id=N` applies one.
+
+use super::common::{single, tenant_options, tenant_schema};
+use crate::auth::ADMIN;
+use crate::feathers::schema::Source;
+use crate::feathers::sql::WriteMode;
+use crate::feathers::{
+    FeathersError, Field, FieldType, Id, Params, Query, Result, Service, SqlService,
+};
+use async_trait::async_trait;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use serde_json::Value;
+
+pub fn schema() -> crate::feathers::Schema {
+    tenant_schema(vec![
+        Field::new("owner_user_id", FieldType::Integer)
+            .nullable()
+            .query(),
+        Field::new("name", FieldType::String)
+            .query()
+            .like()
+            .required()
+            .max_len(100),
+        Field::new("query", FieldType::Json).required().write(),
+    ])
+}
+
+pub struct ConversationViewsService(pub SqlService);
+
+impl ConversationViewsService {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self(SqlService::new(
+            db,
+            tenant_options("conversation_views", schema()),
+        ))
+    }
+}
+
+/// A stored query must be a valid conversations query of the caller's organization.
+fn check_query(data: &Value, params: &Params) -> Result<()> {
+    let Some(query) = data.get("query") else {
+        return Ok(());
+    };
+    if !query.is_object() || query.get("view_id").is_some() {
+        return Err(FeathersError::invalid(
+            "query",
+            "must be a conversations query object without view_id",
+        ));
+    }
+    let parsed = Query::parse(query, &super::conversations::schema(), Source::Query)
+        .map_err(|e| FeathersError::invalid("query", e.message))?;
+    let org = params.principal()?.tenant_id;
+    if parsed.filters.iter().any(|f| names_other_org(f, org)) {
+        return Err(FeathersError::forbidden(
+            "organization_id must be the caller's own",
+        ));
+    }
+    Ok(())
+}
+
+fn names_other_org(filter: &crate::feathers::Filter, org: i64) -> bool {
+    use crate::feathers::{Filter, Typed};
+    match filter {
+        Filter::And(parts) | Filter::Or(parts) => parts.iter().any(|f| names_other_org(f, org)),
+        Filter::Cmp { field, values, .. } => {
+            field == "organization_id" && values.iter().any(|v| *v != Typed::Int(org))
+        }
+        Filter::Virtual { .. } => false,
+    }
+}
+
+/// The stored query of a view of `org`, if there is one.
+pub async fn load_query<C: ConnectionTrait>(conn: &C, org: i64, id: i64) -> Result<Option<Value>> {
+    let mut q = sea_orm::sea_query::Query::select();
+    q.column(Alias::new("query"))
+        .from(Alias::new("conversation_views"))
+        .and_where(Expr::col(Alias::new("id")).eq(id))
+        .and_where(Expr::col(Alias::new("organization_id")).eq(org));
+    Ok(conn
+        .query_one(&q)
+        .await?
+        .map(|r| r.try_get::<Value>("", "query"))
+        .transpose()?)
+}
+
+impl ConversationViewsService {
+    /// 403 unless the caller owns the view or is an admin.
+    async fn check_owner(&self, id: &Id, params: &Params) -> Result<()> {
+        let principal = params.principal()?;
+        let view = self
+            .0
+            ._get(
+                &self.0.db,
+                id,
+                &Params {
+                    query: Value::Null,
+                    ..params.clone()
+                },
+            )
+            .await?;
+        if principal.role != ADMIN && view["owner_user_id"].as_i64() != Some(principal.user_id) {
+            return Err(FeathersError::forbidden(
+                "Only the view's owner or an admin may change it",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Service for ConversationViewsService {
+    async fn find(&self, params: &Params) -> Result<Value> {
+        self.0.find(params).await
+    }
+    async fn get(&self, id: &Id, params: &Params) -> Result<Value> {
+        self.0.get(id, params).await
+    }
+    async fn create(&self, data: Value, params: &Params) -> Result<Value> {
+        if data.is_array() {
+            return Err(FeathersError::method_not_allowed(
+                "Can not create multiple entries",
+            ));
+        }
+        check_query(&data, params)?;
+        let fields = self.0.validate_data(&data, WriteMode::Create, params)?;
+        let txn = self.0.db.begin().await?;
+        let id = self
+            .0
+            .insert(
+                &txn,
+                &fields,
+                &[("owner_user_id", params.principal()?.user_id.into())],
+                params,
+            )
+            .await?;
+        let record = self.0._get(&txn, &id.to_string(), params).await?;
+        txn.commit().await?;
+        Ok(record)
+    }
+    async fn patch(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {
+        single(id, "patch")?;
+        check_query(&data, params)?;
+        self.check_owner(id.expect("single"), params).await?;
+        self.0.patch(id, data, params).await
+    }
+    async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
+        single(id, "remove")?;
+        self.check_owner(id.expect("single"), params).await?;
+        self.0.remove(id, params).await
+    }
+}

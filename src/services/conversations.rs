@@ -1,0 +1,464 @@
+//! `/conversations`: inbox threads (find, get, patch, remove). Apex's fields and
+//! filters, the virtual filters `searchTerm`, `waitingResponseOnly`, `tag_id` and
+//! `view_id`, the contact embedded in every record, and exact totals from the
+//! maintained counts.
+
+use super::common::{PAGE_DEFAULT, PAGE_MAX, check_reference, records_mut, selected, single};
+use super::contacts::tagged;
+use super::conversation_counts::ConversationCounter;
+use crate::auth::require_admin;
+use crate::feathers::sql::{VirtualFilters, WriteMode};
+use crate::feathers::{
+    Direction, FeathersError, Field, FieldType, Id, Params, Principal, Result, Schema, Service,
+    SqlOptions, SqlService, Typed,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Func, LikeExpr, Query};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub const CHANNELS: &[&str] = &[
+    "whatsapp",
+    "instagram",
+    "messenger",
+    "webchat",
+    "sms",
+    "playground",
+];
+pub const STATUSES: &[&str] = &["open", "closed"];
+/// `searchTerm` needs at least this many characters.
+pub const SEARCH_MIN: usize = 2;
+
+pub fn schema() -> Schema {
+    use FieldType::*;
+    Schema::new(
+        "id",
+        vec![
+            Field::new("organization_id", Integer).query(),
+            Field::new("contact_id", Integer).query(),
+            Field::new("channel", Enum(CHANNELS)).query(),
+            Field::new("channel_account_id", Integer).nullable().query(),
+            Field::new("external_id", String).nullable().query(),
+            Field::new("status", Enum(STATUSES)).query().write(),
+            Field::new("assigned_user_id", Integer)
+                .nullable()
+                .query()
+                .write(),
+            Field::new("assigned_ai_assistant_id", Integer)
+                .nullable()
+                .query()
+                .write(),
+            Field::new("pipeline_id", Integer)
+                .nullable()
+                .query()
+                .write(),
+            Field::new("pipeline_stage_id", Integer)
+                .nullable()
+                .query()
+                .write(),
+            Field::new("unread_count", Integer).query().write(),
+            Field::new("ai_context_cut", Timestamp)
+                .nullable()
+                .query()
+                .write(),
+            Field::new("ai_auto_assignment_disabled", Boolean)
+                .query()
+                .write(),
+            Field::new("ai_auto_assignment_disabled_reason", String)
+                .nullable()
+                .write()
+                .max_len(500),
+            Field::new("blocked", Boolean).query().write(),
+            Field::new("waiting_since", Timestamp).nullable().query(),
+            Field::new("last_interaction_at", Timestamp).query(),
+            Field::new("last_message_preview", String).nullable(),
+            Field::new("last_inbound_at", Timestamp).nullable().query(),
+            Field::new("is_group", Boolean).query(),
+            Field::new("participants", Json).nullable(),
+            Field::new("metadata", Json).nullable(),
+            Field::new("created_at", Timestamp).query(),
+            Field::new("updated_at", Timestamp).query(),
+            Field::new("contact", Json).computed(),
+        ],
+    )
+    .with_virtual("searchTerm", String)
+    .with_virtual("waitingResponseOnly", Boolean)
+    .with_virtual("tag_id", Integer)
+}
+
+fn col(name: &str) -> Expr {
+    Expr::col((Alias::new("conversations"), Alias::new(name)))
+}
+
+/// `searchTerm`, `waitingResponseOnly` and `tag_id` as SQL.
+struct ConversationFilters;
+
+impl VirtualFilters for ConversationFilters {
+    fn condition(
+        &self,
+        name: &str,
+        value: &Typed,
+        principal: Option<&Principal>,
+    ) -> Result<Condition> {
+        let org = principal
+            .map(|p| p.tenant_id)
+            .ok_or_else(|| FeathersError::not_authenticated("Not authenticated"))?;
+        Ok(match (name, value) {
+            ("searchTerm", Typed::Str(term)) => {
+                let term = term.trim();
+                if term.chars().count() < SEARCH_MIN {
+                    return Err(FeathersError::invalid(
+                        "searchTerm",
+                        format!("needs at least {SEARCH_MIN} characters"),
+                    ));
+                }
+                Condition::all().add(col("contact_id").in_subquery(contact_search(org, term)))
+            }
+            ("waitingResponseOnly", Typed::Bool(true)) => Condition::all()
+                .add(col("waiting_since").is_not_null())
+                .add(col("status").eq("open")),
+            ("waitingResponseOnly", Typed::Bool(false)) => Condition::all(),
+            ("tag_id", Typed::Int(tag)) => {
+                Condition::all().add(col("contact_id").in_subquery(tagged(org, *tag)))
+            }
+            _ => {
+                return Err(FeathersError::invalid(
+                    name,
+                    "is not a field that can be queried",
+                ));
+            }
+        })
+    }
+}
+
+/// Contacts of `org` whose name, email or phone contains `term` (case-insensitive).
+fn contact_search(org: i64, term: &str) -> sea_orm::sea_query::SelectStatement {
+    let escaped: String = term
+        .to_lowercase()
+        .chars()
+        .flat_map(|c| {
+            if matches!(c, '%' | '_' | '\\') {
+                vec!['\\', c]
+            } else {
+                vec![c]
+            }
+        })
+        .collect();
+    let pattern = || LikeExpr::new(format!("%{escaped}%")).escape('\\');
+    let lower = |c: &str| Expr::expr(Func::lower(Expr::col(Alias::new(c))));
+    let full_name = Expr::cust("LOWER(COALESCE(first_name, '') || ' ' || COALESCE(last_name, ''))");
+    Query::select()
+        .column(Alias::new("id"))
+        .from(Alias::new("contacts"))
+        .and_where(Expr::col(Alias::new("organization_id")).eq(org))
+        .cond_where(
+            Condition::any()
+                .add(full_name.like(pattern()))
+                .add(lower("email").like(pattern()))
+                .add(lower("phone").like(pattern())),
+        )
+        .to_owned()
+}
+
+pub struct ConversationsService(pub SqlService);
+
+impl ConversationsService {
+    pub fn new(db: DatabaseConnection) -> Self {
+        let options = SqlOptions::new("conversations", schema())
+            .tenant("organization_id")
+            .soft_delete("deleted_at")
+            .timestamps("created_at", "updated_at")
+            .paginate(PAGE_DEFAULT, Some(PAGE_MAX))
+            .default_sort(vec![("last_interaction_at", Direction::Desc)])
+            .virtuals(Arc::new(ConversationFilters))
+            .counter(Arc::new(ConversationCounter));
+        Self(SqlService::new(db, options))
+    }
+
+    /// Replaces `view_id` with the saved view's query: its filters are ANDed with
+    /// the request's, and its `$sort` applies when the request has none.
+    async fn resolve_view(&self, params: &Params) -> Result<Params> {
+        let mut params = params.clone();
+        let Some(view_id) = crate::feathers::query::take_key(&mut params.query, "view_id") else {
+            return Ok(params);
+        };
+        let id = match &view_id {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| FeathersError::invalid("view_id", "must be an integer"))?;
+        let stored =
+            super::conversation_views::load_query(&self.0.db, params.principal()?.tenant_id, id)
+                .await?
+                .ok_or_else(|| {
+                    FeathersError::invalid(
+                        "view_id",
+                        format!("{id} is not a saved view of this organization"),
+                    )
+                })?;
+        let Value::Object(mut stored) = stored else {
+            return Ok(params);
+        };
+        let query = params.query.as_object_mut().expect("query object");
+        if let Some(sort) = stored.shift_remove("$sort") {
+            query.entry("$sort").or_insert(sort);
+        }
+        for key in ["$limit", "$skip", "$select"] {
+            stored.shift_remove(key);
+        }
+        if !stored.is_empty() {
+            let and = query
+                .entry("$and")
+                .or_insert_with(|| Value::Array(Vec::new()));
+            match and {
+                Value::Array(items) => items.push(Value::Object(stored)),
+                _ => {
+                    return Err(FeathersError::invalid(
+                        "$and",
+                        "must be an array of conditions",
+                    ));
+                }
+            }
+        }
+        Ok(params)
+    }
+
+    /// Adds `contact: {id, first_name, last_name, email, phone, avatar_url}` with one query per call.
+    async fn embed_contacts<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        result: &mut Value,
+        params: &Params,
+    ) -> Result<()> {
+        if !selected(params, "contact") {
+            return Ok(());
+        }
+        let mut records = records_mut(result);
+        let ids: Vec<i64> = records
+            .iter()
+            .filter_map(|r| r["contact_id"].as_i64())
+            .collect();
+        let mut contacts: HashMap<i64, Value> = HashMap::new();
+        if !ids.is_empty() {
+            let fields = [
+                "id",
+                "first_name",
+                "last_name",
+                "email",
+                "phone",
+                "avatar_url",
+            ];
+            let mut q = Query::select();
+            q.columns(fields.map(Alias::new))
+                .from(Alias::new("contacts"))
+                .and_where(
+                    Expr::col(Alias::new("organization_id")).eq(params.principal()?.tenant_id),
+                )
+                .and_where(Expr::col(Alias::new("id")).is_in(ids));
+            for row in conn.query_all(&q).await? {
+                let mut contact = Map::new();
+                contact.insert("id".into(), json!(row.try_get::<i64>("", "id")?));
+                for f in &fields[1..] {
+                    contact.insert((*f).into(), json!(row.try_get::<Option<String>>("", f)?));
+                }
+                contacts.insert(
+                    contact["id"].as_i64().unwrap_or_default(),
+                    Value::Object(contact),
+                );
+            }
+        }
+        for record in records.iter_mut() {
+            // A `$select` without contact_id still asked for the contact: look it up by record.
+            let contact = record["contact_id"]
+                .as_i64()
+                .and_then(|id| contacts.get(&id).cloned());
+            record["contact"] = contact.unwrap_or(Value::Null);
+        }
+        Ok(())
+    }
+
+    /// Checks the references a patch sets and keeps pipeline and stage consistent:
+    /// a stage implies its pipeline; a new pipeline clears a stage of another.
+    async fn check_patch<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        conversation: i64,
+        data: &mut Value,
+        params: &Params,
+    ) -> Result<()> {
+        check_reference(
+            conn,
+            params,
+            "assigned_user_id",
+            data.get("assigned_user_id"),
+            "users",
+        )
+        .await?;
+        check_reference(
+            conn,
+            params,
+            "assigned_ai_assistant_id",
+            data.get("assigned_ai_assistant_id"),
+            "ai_assistants",
+        )
+        .await?;
+        check_reference(
+            conn,
+            params,
+            "pipeline_id",
+            data.get("pipeline_id"),
+            "pipelines",
+        )
+        .await?;
+        if data
+            .get("unread_count")
+            .and_then(Value::as_i64)
+            .is_some_and(|n| n < 0)
+        {
+            return Err(FeathersError::invalid("unread_count", "must be 0 or more"));
+        }
+        let org = params.principal()?.tenant_id;
+        let stage = data.get("pipeline_stage_id").cloned();
+        let pipeline = data.get("pipeline_id").cloned();
+        match (stage, pipeline) {
+            (Some(Value::Number(stage)), pipeline) => {
+                let stage_id = stage.as_i64().unwrap_or_default();
+                let stage_pipeline = stage_pipeline(conn, org, stage_id).await?.ok_or_else(|| {
+                    FeathersError::unprocessable(format!("pipeline_stage_id {stage_id} does not exist in this organization"))
+                        .with_data(json!({ "rule": "reference_in_organization", "field": "pipeline_stage_id", "value": stage_id }))
+                })?;
+                match pipeline {
+                    None => data["pipeline_id"] = json!(stage_pipeline),
+                    Some(p) if p.as_i64() == Some(stage_pipeline) => {}
+                    Some(p) => {
+                        return Err(FeathersError::unprocessable("pipeline_stage_id is not a stage of pipeline_id").with_data(
+                            json!({ "rule": "stage_in_pipeline", "pipeline_id": p, "pipeline_stage_id": stage_id, "stage_pipeline_id": stage_pipeline }),
+                        ));
+                    }
+                }
+            }
+            (None, Some(Value::Null)) => data["pipeline_stage_id"] = Value::Null,
+            (None, Some(Value::Number(p))) => {
+                let mut q = Query::select();
+                q.column(Alias::new("pipeline_id"))
+                    .from(Alias::new("conversations"))
+                    .and_where(Expr::col(Alias::new("id")).eq(conversation))
+                    .and_where(Expr::col(Alias::new("organization_id")).eq(org));
+                let current: Option<i64> = match conn.query_one(&q).await? {
+                    Some(row) => row.try_get("", "pipeline_id")?,
+                    None => None,
+                };
+                if current != p.as_i64() {
+                    data["pipeline_stage_id"] = Value::Null;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+async fn stage_pipeline<C: ConnectionTrait>(conn: &C, org: i64, stage: i64) -> Result<Option<i64>> {
+    let mut q = Query::select();
+    q.column(Alias::new("pipeline_id"))
+        .from(Alias::new("pipeline_stages"))
+        .and_where(Expr::col(Alias::new("id")).eq(stage))
+        .and_where(Expr::col(Alias::new("organization_id")).eq(org));
+    Ok(conn
+        .query_one(&q)
+        .await?
+        .map(|r| r.try_get("", "pipeline_id"))
+        .transpose()?)
+}
+
+#[async_trait]
+impl Service for ConversationsService {
+    async fn find(&self, params: &Params) -> Result<Value> {
+        let params = self.resolve_view(params).await?;
+        let mut result = self.0._find(&self.0.db, &params).await?;
+        self.embed_contacts(&self.0.db, &mut result, &params)
+            .await?;
+        Ok(result)
+    }
+    async fn get(&self, id: &Id, params: &Params) -> Result<Value> {
+        let params = self.resolve_view(params).await?;
+        let mut result = self.0._get(&self.0.db, id, &params).await?;
+        self.embed_contacts(&self.0.db, &mut result, &params)
+            .await?;
+        Ok(result)
+    }
+    async fn patch(&self, id: Option<&Id>, mut data: Value, params: &Params) -> Result<Value> {
+        let conversation = single(id, "patch")?;
+        let params = self.resolve_view(params).await?;
+        if !data.is_object() {
+            return Err(FeathersError::bad_request("The body must be a JSON object"));
+        }
+        let txn = self.0.db.begin().await?;
+        self.check_patch(&txn, conversation, &mut data, &params)
+            .await?;
+        let mut result = self
+            .0
+            ._patch(&txn, id, data, &params, WriteMode::Patch)
+            .await?;
+        self.embed_contacts(&txn, &mut result, &params).await?;
+        txn.commit().await?;
+        Ok(result)
+    }
+    /// Soft delete (admins only): the conversation disappears from every service.
+    async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
+        require_admin(params)?;
+        single(id, "remove")?;
+        let params = self.resolve_view(params).await?;
+        let txn = self.0.db.begin().await?;
+        let mut result = self.0._remove(&txn, id, &params).await?;
+        self.embed_contacts(&txn, &mut result, &params).await?;
+        txn.commit().await?;
+        Ok(result)
+    }
+}
+
+/// A new conversation (for ingest, imports and the seed): open, never interacted
+/// with but at its creation time. Answers its id.
+pub struct NewConversation<'a> {
+    pub organization_id: i64,
+    pub contact_id: i64,
+    pub channel: &'a str,
+    pub status: &'a str,
+    pub created_at: DateTime<Utc>,
+}
+
+pub async fn insert<C: ConnectionTrait>(conn: &C, new: &NewConversation<'_>) -> Result<i64> {
+    let mut q = Query::insert();
+    q.into_table(Alias::new("conversations"))
+        .columns(
+            [
+                "organization_id",
+                "contact_id",
+                "channel",
+                "status",
+                "last_interaction_at",
+                "created_at",
+                "updated_at",
+            ]
+            .map(Alias::new),
+        )
+        .values_panic([
+            new.organization_id.into(),
+            new.contact_id.into(),
+            new.channel.into(),
+            new.status.into(),
+            new.created_at.into(),
+            new.created_at.into(),
+            new.created_at.into(),
+        ])
+        .returning_col(Alias::new("id"));
+    let row = conn
+        .query_one(&q)
+        .await?
+        .ok_or_else(|| FeathersError::general("INSERT returned no id"))?;
+    Ok(row.try_get("", "id")?)
+}

@@ -1,0 +1,16 @@
+//! `/tags`: contact tags of an organization (conversations filter by them with `tag_id`).
+
+use super::common::{tenant_options, tenant_schema};
+use crate::feathers::{Field, FieldType, SqlService};
+use sea_orm::DatabaseConnection;
+
+pub fn service(db: DatabaseConnection) -> SqlService {
+    let schema = tenant_schema(vec![
+        Field::new("name", FieldType::String)
+            .query()
+            .like()
+            .required()
+            .max_len(100),
+    ]);
+    SqlService::new(db, tenant_options("tags", schema))
+}
