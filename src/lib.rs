@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod channels;
 pub mod config;
 pub mod db;
 pub mod feathers;

@@ -152,6 +152,11 @@ pub async fn seed(db: &DatabaseConnection, conversations: u64) -> Result<SeedRep
         })
         .collect();
     let last = ago("(c.id * 7919) % 2592000");
+    if pg {
+        // Bulk load without per-row foreign-key checks and count triggers (the ids come
+        // from the rows just inserted); the counts are rebuilt in one pass below.
+        exec("SET LOCAL session_replication_role = replica".into()).await?;
+    }
     exec(format!(
         "INSERT INTO conversations (organization_id, contact_id, channel, status, assigned_user_id, assigned_ai_assistant_id, \
          pipeline_id, pipeline_stage_id, unread_count, waiting_since, last_interaction_at, created_at, updated_at) \
@@ -171,6 +176,12 @@ pub async fn seed(db: &DatabaseConnection, conversations: u64) -> Result<SeedRep
         tag = case("c.id / 10", &tags.iter().map(i64::to_string).collect::<Vec<_>>())
     ))
     .await?;
+    if pg {
+        exec("SET LOCAL session_replication_role = origin".into()).await?;
+        for sql in migrations::conversation_counts::rebuild(org) {
+            exec(sql).await?;
+        }
+    }
     txn.commit().await.map_err(|e| e.to_string())?;
     if pg {
         db.execute_unprepared("ANALYZE")

@@ -11,16 +11,16 @@
 //! matching rows. On PostgreSQL each backend writes its own slot, so concurrent
 //! writers do not queue on one hot row.
 
-/// The dimensions, as SQL over a conversation row `r`.
-pub const DIMENSIONS: &[(&str, &str)] = &[
-    ("status", "r.status"),
-    ("channel", "r.channel"),
-    ("assigned_user_id", "r.assigned_user_id"),
-    ("assigned_ai_assistant_id", "r.assigned_ai_assistant_id"),
-    ("pipeline_id", "r.pipeline_id"),
-    ("pipeline_stage_id", "r.pipeline_stage_id"),
-    ("waiting", "(r.waiting_since IS NOT NULL)"),
-    ("unread", "(r.unread_count > 0)"),
+/// The dimensions: name, SQL over a conversation row `r`, and SQL type.
+pub const DIMENSIONS: &[(&str, &str, &str)] = &[
+    ("status", "r.status", "VARCHAR"),
+    ("channel", "r.channel", "VARCHAR"),
+    ("assigned_user_id", "r.assigned_user_id", "BIGINT"),
+    ("assigned_ai_assistant_id", "r.assigned_ai_assistant_id", "BIGINT"),
+    ("pipeline_id", "r.pipeline_id", "BIGINT"),
+    ("pipeline_stage_id", "r.pipeline_stage_id", "BIGINT"),
+    ("waiting", "(r.waiting_since IS NOT NULL)", "BOOLEAN"),
+    ("unread", "(r.unread_count > 0)", "BOOLEAN"),
 ];
 
 /// The groupings maintained; a grouping's number is its index.
@@ -49,15 +49,15 @@ const SOURCE_COLUMNS: &[&str] = &[
 fn dimension_sql(name: &str) -> &'static str {
     DIMENSIONS
         .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, sql)| *sql)
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, sql, _)| *sql)
         .expect("known dimension")
 }
 
 fn column_list() -> String {
     DIMENSIONS
         .iter()
-        .map(|(n, _)| *n)
+        .map(|(n, _, _)| *n)
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -76,7 +76,14 @@ fn grouping_rows(source: &str, slot: &str) -> String {
                 .join(" || '|' || ");
             let values = DIMENSIONS
                 .iter()
-                .map(|(name, sql)| if dims.contains(name) { format!("{sql} AS {name}") } else { format!("NULL AS {name}") })
+                .map(|(name, sql, ty)| {
+                    if dims.contains(name) {
+                        format!("{sql} AS {name}")
+                    } else {
+                        // Typed, so that every branch of the UNION agrees (PostgreSQL insists).
+                        format!("CAST(NULL AS {ty}) AS {name}")
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join(", ");
             format!("SELECT r.organization_id, {g} AS grp, {key} AS combo, {slot} AS slot, {values}, r.d FROM {source} r")
@@ -153,5 +160,18 @@ pub fn sqlite_triggers() -> Vec<String> {
             "CREATE TRIGGER conversation_counts_delete AFTER DELETE ON conversations BEGIN {}; END",
             upsert(&grouping_rows(&row("OLD", -1), "0"))
         ),
+    ]
+}
+
+/// Recomputes one organization's counts from its conversations (after a bulk load
+/// that ran with triggers off). Same SQL on both databases.
+pub fn rebuild(organization_id: i64) -> Vec<String> {
+    let live = format!(
+        "(SELECT {}, 1 AS d FROM conversations WHERE organization_id = {organization_id} AND deleted_at IS NULL)",
+        SOURCE_COLUMNS.join(", ")
+    );
+    vec![
+        format!("DELETE FROM conversation_counts WHERE organization_id = {organization_id}"),
+        upsert(&grouping_rows(&live, "0")),
     ]
 }
