@@ -16,7 +16,11 @@ pub const DIMENSIONS: &[(&str, &str, &str)] = &[
     ("status", "r.status", "VARCHAR"),
     ("channel", "r.channel", "VARCHAR"),
     ("assigned_user_id", "r.assigned_user_id", "BIGINT"),
-    ("assigned_ai_assistant_id", "r.assigned_ai_assistant_id", "BIGINT"),
+    (
+        "assigned_ai_assistant_id",
+        "r.assigned_ai_assistant_id",
+        "BIGINT",
+    ),
     ("pipeline_id", "r.pipeline_id", "BIGINT"),
     ("pipeline_stage_id", "r.pipeline_stage_id", "BIGINT"),
     ("waiting", "(r.waiting_since IS NOT NULL)", "BOOLEAN"),

@@ -4,12 +4,16 @@ pub use sea_orm_migration::prelude::*;
 
 pub mod conversation_counts;
 mod m0001_foundation;
+mod m0002_messages;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_foundation::Migration)]
+        vec![
+            Box::new(m0001_foundation::Migration),
+            Box::new(m0002_messages::Migration),
+        ]
     }
 }

@@ -7,6 +7,7 @@
 //! whose `data` is [`RuleViolation::to_data`].
 
 pub mod rules;
+pub mod transform;
 
 use std::fmt;
 use std::str::FromStr;

@@ -102,6 +102,9 @@ impl ServiceHandle<'_> {
         self.publish("created", &result, params);
         Ok(result)
     }
+    pub fn create_status(&self, params: &Params) -> u16 {
+        self.service.create_status(params)
+    }
     pub async fn update(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {
         if id.is_none() {
             return Err(FeathersError::bad_request(

@@ -108,7 +108,8 @@ async fn handle(
         },
         Method::POST if id.is_none() => {
             let data = read_body(req, payload, state.max_body_bytes, &params).await?;
-            Ok((201, handle.create(data, &params).await?))
+            let result = handle.create(data, &params).await?;
+            Ok((handle.create_status(&params), result))
         }
         Method::PUT => {
             let data = read_body(req, payload, state.max_body_bytes, &params).await?;
@@ -155,9 +156,10 @@ async fn read_body(
     if let Some(len) = params
         .header("content-length")
         .and_then(|l| l.parse::<usize>().ok())
-        && len > limit {
-            return Err(too_large());
-        }
+        && len > limit
+    {
+        return Err(too_large());
+    }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk

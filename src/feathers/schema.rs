@@ -191,11 +191,13 @@ pub fn coerce(
             Err(wrong("not null"))
         };
     }
-    if source == Source::Query && nullable
+    if source == Source::Query
+        && nullable
         && let Value::String(s) = value
-            && (s.is_empty() || (s == "null" && ty != FieldType::String)) {
-                return Ok(Typed::Null);
-            }
+        && (s.is_empty() || (s == "null" && ty != FieldType::String))
+    {
+        return Ok(Typed::Null);
+    }
     let text = |v: &Value| v.as_str().map(str::to_owned);
     match ty {
         FieldType::String => text(value).map(Typed::Str).ok_or_else(|| wrong("a string")),

@@ -70,6 +70,11 @@ pub trait Service: Send + Sync {
     async fn create(&self, _data: Value, _params: &Params) -> Result<Value> {
         Err(unsupported("create"))
     }
+    /// The HTTP status of a successful create (Feathers' `context.http.status`): 201 unless
+    /// the service says otherwise for these params (e.g. a dry run that stores nothing).
+    fn create_status(&self, _params: &Params) -> u16 {
+        201
+    }
     async fn update(&self, _id: Option<&Id>, _data: Value, _params: &Params) -> Result<Value> {
         Err(unsupported("update"))
     }

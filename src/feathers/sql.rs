@@ -84,6 +84,9 @@ pub struct SqlOptions {
     pub default_sort: Vec<(&'static str, Direction)>,
     pub virtuals: Option<Arc<dyn VirtualFilters>>,
     pub counter: Option<Arc<dyn TotalCounter>>,
+    /// Columns this service is bound to: every query matches them, every insert sets them
+    /// (one table served by several paths, e.g. one per channel).
+    pub fixed: Vec<(&'static str, sea_orm::sea_query::Value)>,
 }
 
 impl SqlOptions {
@@ -101,6 +104,7 @@ impl SqlOptions {
             default_sort: Vec::new(),
             virtuals: None,
             counter: None,
+            fixed: Vec::new(),
         }
     }
     pub fn paginate(mut self, default: u64, max: Option<u64>) -> Self {
@@ -113,6 +117,13 @@ impl SqlOptions {
     }
     pub fn tenant(mut self, column: &'static str) -> Self {
         self.tenant_column = Some(column);
+        if self.schema.field(column).is_none() {
+            // A query may name the tenant column (only the caller's own value passes,
+            // see `parse_query`), so it must parse even when the schema does not show it.
+            Arc::make_mut(&mut self.schema)
+                .fields
+                .push(Field::new(column, FieldType::Integer).filter().hidden());
+        }
         self
     }
     pub fn soft_delete(mut self, column: &'static str) -> Self {
@@ -130,6 +141,14 @@ impl SqlOptions {
     }
     pub fn virtuals(mut self, v: Arc<dyn VirtualFilters>) -> Self {
         self.virtuals = Some(v);
+        self
+    }
+    pub fn fixed(
+        mut self,
+        column: &'static str,
+        value: impl Into<sea_orm::sea_query::Value>,
+    ) -> Self {
+        self.fixed.push((column, value.into()));
         self
     }
     pub fn counter(mut self, c: Arc<dyn TotalCounter>) -> Self {
@@ -251,6 +270,9 @@ impl SqlService {
         }
         if let Some(column) = self.options.soft_delete_column {
             cond = cond.add(self.col(column).is_null());
+        }
+        for (column, value) in &self.options.fixed {
+            cond = cond.add(self.col(column).eq(value.clone()));
         }
         Ok(cond)
     }
@@ -572,13 +594,15 @@ impl SqlService {
             columns.push(Alias::new(column));
             values.push(Expr::val(tenant));
         }
+        let fixed = self.options.fixed.iter().map(|(c, v)| (*c, v.clone()));
         for (name, v) in self
             .stamps(WriteMode::Create, Utc::now())
-            .iter()
-            .chain(extra.iter())
+            .into_iter()
+            .chain(fixed)
+            .chain(extra.iter().cloned())
         {
-            columns.push(Alias::new(*name));
-            values.push(Expr::val(v.clone()));
+            columns.push(Alias::new(name));
+            values.push(Expr::val(v));
         }
         let mut stmt = SqlQuery::insert();
         stmt.into_table(Alias::new(self.options.table))

@@ -11,6 +11,7 @@ pub fn service(db: DatabaseConnection) -> AdminWrites<SqlService> {
             .query()
             .like()
             .required()
+            .write()
             .max_len(100),
     ]);
     AdminWrites(SqlService::new(db, tenant_options("ai_assistants", schema)))

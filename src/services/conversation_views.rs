@@ -23,6 +23,7 @@ pub fn schema() -> crate::feathers::Schema {
             .query()
             .like()
             .required()
+            .write()
             .max_len(100),
         Field::new("query", FieldType::Json).required().write(),
     ])
@@ -52,13 +53,18 @@ fn check_query(data: &Value, params: &Params) -> Result<()> {
     }
     let parsed = Query::parse(query, &super::conversations::schema(), Source::Query)
         .map_err(|e| FeathersError::invalid("query", e.message))?;
-    let org = params.principal()?.tenant_id;
-    if parsed.filters.iter().any(|f| names_other_org(f, org)) {
+    let principal = params.principal()?;
+    if parsed
+        .filters
+        .iter()
+        .any(|f| names_other_org(f, principal.tenant_id))
+    {
         return Err(FeathersError::forbidden(
             "organization_id must be the caller's own",
         ));
     }
-    Ok(())
+    super::conversations::check_virtual_filters(&parsed.filters, principal)
+        .map_err(|e| FeathersError::invalid("query", e.message))
 }
 
 fn names_other_org(filter: &crate::feathers::Filter, org: i64) -> bool {

@@ -9,8 +9,8 @@ use super::conversation_counts::ConversationCounter;
 use crate::auth::require_admin;
 use crate::feathers::sql::{VirtualFilters, WriteMode};
 use crate::feathers::{
-    Direction, FeathersError, Field, FieldType, Id, Params, Principal, Result, Schema, Service,
-    SqlOptions, SqlService, Typed,
+    Direction, FeathersError, Field, FieldType, Filter, Id, Params, Principal, Result, Schema,
+    Service, SqlOptions, SqlService, Typed,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -134,6 +134,21 @@ impl VirtualFilters for ConversationFilters {
     }
 }
 
+/// Checks the values of the virtual filters in `filters` (e.g. `searchTerm` length),
+/// as a find would, without running anything: for queries stored for later.
+pub fn check_virtual_filters(filters: &[Filter], principal: &Principal) -> Result<()> {
+    for filter in filters {
+        match filter {
+            Filter::And(parts) | Filter::Or(parts) => check_virtual_filters(parts, principal)?,
+            Filter::Virtual { name, value } => {
+                ConversationFilters.condition(name, value, Some(principal))?;
+            }
+            Filter::Cmp { .. } => {}
+        }
+    }
+    Ok(())
+}
+
 /// Contacts of `org` whose name, email or phone contains `term` (case-insensitive).
 fn contact_search(org: i64, term: &str) -> sea_orm::sea_query::SelectStatement {
     let escaped: String = term
@@ -237,11 +252,32 @@ impl ConversationsService {
         if !selected(params, "contact") {
             return Ok(());
         }
+        let org = params.principal()?.tenant_id;
         let mut records = records_mut(result);
-        let ids: Vec<i64> = records
-            .iter()
-            .filter_map(|r| r["contact_id"].as_i64())
-            .collect();
+        // conversation id -> contact id; a `$select` without contact_id still asked
+        // for the contact, so those are looked up by conversation.
+        let mut contact_of: HashMap<i64, i64> = HashMap::new();
+        let mut unknown = Vec::new();
+        for r in records.iter() {
+            match (r["id"].as_i64(), r["contact_id"].as_i64()) {
+                (Some(id), Some(contact)) => {
+                    contact_of.insert(id, contact);
+                }
+                (Some(id), None) => unknown.push(id),
+                _ => {}
+            }
+        }
+        if !unknown.is_empty() {
+            let mut q = Query::select();
+            q.columns([Alias::new("id"), Alias::new("contact_id")])
+                .from(Alias::new("conversations"))
+                .and_where(Expr::col(Alias::new("organization_id")).eq(org))
+                .and_where(Expr::col(Alias::new("id")).is_in(unknown));
+            for row in conn.query_all(&q).await? {
+                contact_of.insert(row.try_get("", "id")?, row.try_get("", "contact_id")?);
+            }
+        }
+        let ids: Vec<i64> = contact_of.values().copied().collect();
         let mut contacts: HashMap<i64, Value> = HashMap::new();
         if !ids.is_empty() {
             let fields = [
@@ -255,9 +291,7 @@ impl ConversationsService {
             let mut q = Query::select();
             q.columns(fields.map(Alias::new))
                 .from(Alias::new("contacts"))
-                .and_where(
-                    Expr::col(Alias::new("organization_id")).eq(params.principal()?.tenant_id),
-                )
+                .and_where(Expr::col(Alias::new("organization_id")).eq(org))
                 .and_where(Expr::col(Alias::new("id")).is_in(ids));
             for row in conn.query_all(&q).await? {
                 let mut contact = Map::new();
@@ -272,10 +306,10 @@ impl ConversationsService {
             }
         }
         for record in records.iter_mut() {
-            // A `$select` without contact_id still asked for the contact: look it up by record.
-            let contact = record["contact_id"]
+            let contact = record["id"]
                 .as_i64()
-                .and_then(|id| contacts.get(&id).cloned());
+                .and_then(|id| contact_of.get(&id))
+                .and_then(|contact| contacts.get(contact).cloned());
             record["contact"] = contact.unwrap_or(Value::Null);
         }
         Ok(())

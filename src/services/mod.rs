@@ -8,12 +8,16 @@ pub mod contacts;
 pub mod conversation_counts;
 pub mod conversation_views;
 pub mod conversations;
+pub mod messages;
+pub mod outgoing;
 pub mod people;
 pub mod pipelines;
+pub mod predefined_messages;
 pub mod tags;
 pub mod users;
 
 use crate::auth::SharedAuth;
+use crate::channels::Channel;
 use crate::feathers::{Access, Registry};
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
@@ -72,6 +76,35 @@ pub fn register(
         Access::Authenticated,
         Arc::new(conversations::ConversationsService::new(db.clone())),
     );
+    registry.use_service(
+        "conversation-predefined-messages",
+        Access::Authenticated,
+        Arc::new(predefined_messages::PredefinedMessagesService::new(
+            db.clone(),
+        )),
+    );
+    for channel in Channel::ALL {
+        registry.use_service(
+            &format!("conversation-messages-{}", channel.as_str()),
+            Access::Authenticated,
+            Arc::new(messages::MessagesService::new(db.clone(), channel)),
+        );
+    }
+    for channel in [
+        Channel::Whatsapp,
+        Channel::Instagram,
+        Channel::Messenger,
+        Channel::Webchat,
+    ] {
+        registry.use_service(
+            &format!(
+                "conversation-messages-transform-outgoing-{}",
+                channel.as_str()
+            ),
+            Access::Authenticated,
+            Arc::new(outgoing::TransformOutgoingService::new(db.clone(), channel)),
+        );
+    }
     if fixture {
         people::mount(registry, db);
     }

@@ -20,6 +20,7 @@ pub fn schema() -> crate::feathers::Schema {
             .query()
             .like()
             .required()
+            .write()
             .max_len(100),
         Field::new("stages", FieldType::Json).computed().write(),
     ])

@@ -10,6 +10,7 @@ pub fn service(db: DatabaseConnection) -> SqlService {
             .query()
             .like()
             .required()
+            .write()
             .max_len(100),
     ]);
     SqlService::new(db, tenant_options("tags", schema))

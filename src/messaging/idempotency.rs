@@ -1,0 +1,164 @@
+//! `Idempotency-Key` on creates: the same key with the same body answers the first
+//! result and stores nothing new; the same key with another body (or path) is a 409.
+//! Keys live per organization for 24 hours; the saved answer is written in the
+//! same transaction as the work it describes.
+
+use crate::feathers::{FeathersError, Params, Result};
+use chrono::{Duration, Utc};
+use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// How long a key is remembered.
+pub const KEY_TTL_HOURS: i64 = 24;
+
+/// The request's key, if any: 1 to 255 visible ASCII characters (400 otherwise).
+pub fn key(params: &Params) -> Result<Option<String>> {
+    let Some(key) = params.header("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = key.trim();
+    if key.is_empty() || key.len() > 255 || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(FeathersError::invalid(
+            "Idempotency-Key",
+            "must be 1 to 255 visible ASCII characters",
+        ));
+    }
+    Ok(Some(key.to_string()))
+}
+
+/// A stable hash of the request: path and body with object keys sorted.
+pub fn request_hash(path: &str, body: &Value) -> String {
+    fn canonical(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                out.push('{');
+                for k in keys {
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    canonical(&map[k], out);
+                    out.push(',');
+                }
+                out.push('}');
+            }
+            Value::Array(items) => {
+                out.push('[');
+                for item in items {
+                    canonical(item, out);
+                    out.push(',');
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
+    let mut text = format!("{path}\n");
+    canonical(body, &mut text);
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The saved answer for this key, or `None` to go ahead; 409 when the key was used
+/// for a different request.
+pub async fn replay<C: ConnectionTrait>(
+    conn: &C,
+    org: i64,
+    key: &str,
+    hash: &str,
+) -> Result<Option<Value>> {
+    let mut q = Query::select();
+    q.columns([Alias::new("request_hash"), Alias::new("response_body")])
+        .from(Alias::new("idempotency_keys"))
+        .and_where(Expr::col(Alias::new("organization_id")).eq(org))
+        .and_where(Expr::col(Alias::new("key")).eq(key))
+        .and_where(
+            Expr::col(Alias::new("created_at")).gt(Utc::now() - Duration::hours(KEY_TTL_HOURS)),
+        );
+    let Some(row) = conn.query_one(&q).await? else {
+        return Ok(None);
+    };
+    if row.try_get::<String>("", "request_hash")? != hash {
+        return Err(FeathersError::conflict(
+            "This Idempotency-Key was already used for a different request",
+        ));
+    }
+    Ok(Some(row.try_get("", "response_body")?))
+}
+
+/// Saves the answer under the key (replacing an expired entry). A key saved meanwhile
+/// by a concurrent request is a 409, and the caller's transaction rolls back.
+pub async fn save<C: ConnectionTrait>(
+    conn: &C,
+    org: i64,
+    key: &str,
+    path: &str,
+    hash: &str,
+    body: &Value,
+) -> Result<()> {
+    let mut q = Query::insert();
+    q.into_table(Alias::new("idempotency_keys"))
+        .columns(
+            [
+                "organization_id",
+                "key",
+                "path",
+                "request_hash",
+                "response_status",
+                "response_body",
+                "created_at",
+            ]
+            .map(Alias::new),
+        )
+        .values_panic([
+            org.into(),
+            key.into(),
+            path.into(),
+            hash.into(),
+            201i32.into(),
+            body.clone().into(),
+            Utc::now().into(),
+        ])
+        .on_conflict(
+            OnConflict::columns([Alias::new("organization_id"), Alias::new("key")])
+                .update_columns(
+                    [
+                        "path",
+                        "request_hash",
+                        "response_status",
+                        "response_body",
+                        "created_at",
+                    ]
+                    .map(Alias::new),
+                )
+                .action_and_where(
+                    Expr::col((Alias::new("idempotency_keys"), Alias::new("created_at")))
+                        .lt(Utc::now() - Duration::hours(KEY_TTL_HOURS)),
+                )
+                .to_owned(),
+        );
+    if conn.execute(&q).await?.rows_affected() == 0 {
+        return Err(FeathersError::conflict(
+            "A request with this Idempotency-Key is already being processed",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::request_hash;
+    use serde_json::json;
+
+    #[test]
+    fn hash_ignores_key_order_but_not_values_or_path() {
+        let a = request_hash("/x", &json!({"a": 1, "b": {"c": [1, 2]}}));
+        assert_eq!(a, request_hash("/x", &json!({"b": {"c": [1, 2]}, "a": 1})));
+        assert_ne!(a, request_hash("/x", &json!({"a": 2, "b": {"c": [1, 2]}})));
+        assert_ne!(a, request_hash("/y", &json!({"a": 1, "b": {"c": [1, 2]}})));
+    }
+}

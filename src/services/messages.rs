@@ -1,0 +1,376 @@
+//! `/conversation-messages-{channel}`: the messages of one channel's
+//! conversations (find, get, remove as a soft delete), plus create on the SMS and
+//! playground paths. One implementation over the one `messages` table.
+
+use crate::auth::ADMIN;
+use crate::channels::Channel;
+use crate::channels::rules::{MediaCheck, OutgoingCheck, check_outgoing};
+use crate::feathers::schema::parse_timestamp;
+use crate::feathers::{FeathersError, Id, Params, Result, Service, SqlService};
+use crate::messaging::compose::{self, Body, Context, ConversationRow};
+use crate::messaging::idempotency;
+use crate::messaging::store::{self, Draft};
+use crate::services::common::{check_reference, single};
+use crate::services::conversations::{self, NewConversation};
+use async_trait::async_trait;
+use chrono::Utc;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use serde_json::Value;
+use std::str::FromStr;
+
+/// A create that runs inside a transaction the caller opened.
+#[async_trait]
+pub trait TxCreate: Send + Sync {
+    async fn create_in(
+        &self,
+        txn: &DatabaseTransaction,
+        data: Value,
+        params: &Params,
+    ) -> Result<Value>;
+}
+
+/// Runs `svc.create_in` in one transaction, honouring `Idempotency-Key`.
+pub async fn idempotent_create(
+    db: &DatabaseConnection,
+    svc: &dyn TxCreate,
+    path: &str,
+    data: Value,
+    params: &Params,
+) -> Result<Value> {
+    let org = params.principal()?.tenant_id;
+    let key = idempotency::key(params)?;
+    let hash = idempotency::request_hash(path, &data);
+    let txn = db.begin().await?;
+    if let Some(key) = &key
+        && let Some(saved) = idempotency::replay(&txn, org, key, &hash).await?
+    {
+        return Ok(saved);
+    }
+    let result = svc.create_in(&txn, data, params).await?;
+    if let Some(key) = &key {
+        idempotency::save(&txn, org, key, path, &hash, &result).await?;
+    }
+    txn.commit().await?;
+    Ok(result)
+}
+
+/// Which create a messages path offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Creates {
+    Nothing,
+    Sms,
+    Playground,
+}
+
+pub struct MessagesService {
+    pub sql: SqlService,
+    pub channel: Channel,
+    creates: Creates,
+    path: String,
+}
+
+impl MessagesService {
+    pub fn new(db: DatabaseConnection, channel: Channel) -> Self {
+        let creates = match channel {
+            Channel::Sms => Creates::Sms,
+            Channel::Playground => Creates::Playground,
+            _ => Creates::Nothing,
+        };
+        Self {
+            sql: SqlService::new(db, store::options(channel.as_str())),
+            channel,
+            creates,
+            path: format!("conversation-messages-{}", channel.as_str()),
+        }
+    }
+
+    /// Stores a draft, applies it to its conversation, and answers the stored record.
+    pub async fn store<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        draft: &Draft,
+        params: &Params,
+    ) -> Result<Value> {
+        let id = store::insert(conn, draft).await?;
+        store::apply_to_conversation(conn, draft).await?;
+        let mut read = params.clone();
+        read.query = Value::Object(Default::default());
+        self.sql._get(conn, &id.to_string(), &read).await
+    }
+
+    async fn create_sms(
+        &self,
+        txn: &DatabaseTransaction,
+        body: Body,
+        params: &Params,
+    ) -> Result<Value> {
+        body.only(&["send_style", "reply_to_message_id"])?;
+        let principal = params.principal()?;
+        body.check_organization(principal)?;
+        let conversation = self.conversation(txn, &body, params).await?;
+        let ctx = Context {
+            channel: self.channel,
+            conversation: &conversation,
+            principal,
+            now: Utc::now(),
+            initial_status: "queued",
+        };
+        let draft = compose::outgoing(txn, &body, &ctx).await?;
+        self.store(txn, &draft, params).await
+    }
+
+    async fn conversation<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        body: &Body,
+        params: &Params,
+    ) -> Result<ConversationRow> {
+        let id = body
+            .conversation_id
+            .ok_or_else(|| FeathersError::invalid("conversation_id", "is required"))?;
+        let conversation =
+            compose::load_conversation(conn, params.principal()?.tenant_id, id).await?;
+        if conversation.channel != self.channel.as_str() {
+            return Err(FeathersError::bad_request(format!(
+                "Conversation {id} is a {} conversation, not {}",
+                conversation.channel,
+                self.channel.as_str()
+            )));
+        }
+        Ok(conversation)
+    }
+
+    /// Playground: the contact's playground conversation (created on first use) gets a
+    /// message from the contact (inbound) or from the caller (outbound). Nothing leaves
+    /// the system; an outbound message is delivered at once.
+    async fn create_playground(
+        &self,
+        txn: &DatabaseTransaction,
+        body: Body,
+        params: &Params,
+    ) -> Result<Value> {
+        body.only(&[
+            "contact_id",
+            "sender_type",
+            "predefined_message_id",
+            "variables",
+        ])?;
+        let principal = params.principal()?;
+        body.check_organization(principal)?;
+        let contact_id = body
+            .contact_id
+            .ok_or_else(|| FeathersError::invalid("contact_id", "is required"))?;
+        check_reference(
+            txn,
+            params,
+            "contact_id",
+            Some(&Value::from(contact_id)),
+            "contacts",
+        )
+        .await?;
+        let org = principal.tenant_id;
+        let now = Utc::now();
+        let conversation_id = match playground_conversation(txn, org, contact_id).await? {
+            Some(id) => id,
+            None => {
+                let new = NewConversation {
+                    organization_id: org,
+                    contact_id,
+                    channel: "playground",
+                    status: "open",
+                    created_at: now,
+                };
+                conversations::insert(txn, &new).await?
+            }
+        };
+        if body.conversation_id.is_some_and(|id| id != conversation_id) {
+            return Err(FeathersError::invalid(
+                "conversation_id",
+                "is not this contact's playground conversation",
+            ));
+        }
+        let conversation = compose::load_conversation(txn, org, conversation_id).await?;
+        let draft = match body.sender_type.as_deref().unwrap_or("user") {
+            "user" => {
+                let ctx = Context {
+                    channel: self.channel,
+                    conversation: &conversation,
+                    principal,
+                    now,
+                    initial_status: "delivered",
+                };
+                compose::outgoing(txn, &body, &ctx).await?
+            }
+            "contact" => inbound_draft(&body, &conversation, self.channel, now)?,
+            other => {
+                return Err(FeathersError::invalid(
+                    "sender_type",
+                    format!("must be contact or user, not {other:?}"),
+                ));
+            }
+        };
+        self.store(txn, &draft, params).await
+    }
+}
+
+/// A message from the contact, as the playground simulates it.
+fn inbound_draft(
+    body: &Body,
+    conversation: &ConversationRow,
+    channel: Channel,
+    now: chrono::DateTime<Utc>,
+) -> Result<Draft> {
+    use crate::channels::MessageType;
+    let type_name = body.message_type.as_deref().unwrap_or("text");
+    let message_type = MessageType::from_str(type_name).map_err(|_| {
+        FeathersError::invalid("message_type", format!("unknown type {type_name:?}"))
+    })?;
+    if body.predefined_message_id.is_some() {
+        return Err(FeathersError::invalid(
+            "predefined_message_id",
+            "is for messages from a user",
+        ));
+    }
+    let media = body_media(body)?;
+    let mime = media
+        .as_ref()
+        .and_then(|m| m["file_type"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    let mut check = OutgoingCheck::new(message_type);
+    check.text = body.message_text.as_deref();
+    check.media = media.as_ref().map(|m| MediaCheck {
+        mime: &mime,
+        size: m["file_size"].as_u64().unwrap_or(0),
+    });
+    check_outgoing(channel, &check, now)?;
+    Ok(Draft {
+        organization_id: conversation.organization_id,
+        conversation_id: conversation.id,
+        channel: channel.as_str().to_string(),
+        direction: "inbound",
+        message_type: message_type.as_str().to_string(),
+        sender_type: "contact",
+        sender_id: Some(conversation.contact_id),
+        text: body.message_text.clone(),
+        media,
+        template: None,
+        payload: None,
+        reply_to_message_id: None,
+        send_style: None,
+        delivery_status: Some("received"),
+        idempotency_key: None,
+        created_at: now,
+    })
+}
+
+fn body_media(body: &Body) -> Result<Option<Value>> {
+    if body.file_type.is_none()
+        && body.s3_key.is_none()
+        && body.s3_path.is_none()
+        && body.file_size.is_none()
+    {
+        return Ok(None);
+    }
+    let (Some(file_type), Some(file_size)) = (&body.file_type, body.file_size) else {
+        return Err(FeathersError::invalid(
+            "file_type",
+            "file_type and file_size are required with media",
+        ));
+    };
+    Ok(Some(serde_json::json!({
+        "s3_key": body.s3_key, "s3_path": body.s3_path, "file_name": body.file_name,
+        "file_type": file_type, "file_size": file_size, "conversation_file_id": body.conversation_file_id,
+    })))
+}
+
+async fn playground_conversation<C: ConnectionTrait>(
+    conn: &C,
+    org: i64,
+    contact: i64,
+) -> Result<Option<i64>> {
+    let mut q = Query::select();
+    q.column(Alias::new("id"))
+        .from(Alias::new("conversations"))
+        .and_where(Expr::col(Alias::new("organization_id")).eq(org))
+        .and_where(Expr::col(Alias::new("contact_id")).eq(contact))
+        .and_where(Expr::col(Alias::new("channel")).eq("playground"))
+        .and_where(Expr::col(Alias::new("deleted_at")).is_null())
+        .order_by(Alias::new("id"), sea_orm::sea_query::Order::Asc)
+        .limit(1);
+    Ok(conn
+        .query_one(&q)
+        .await?
+        .map(|r| r.try_get("", "id"))
+        .transpose()?)
+}
+
+#[async_trait]
+impl TxCreate for MessagesService {
+    async fn create_in(
+        &self,
+        txn: &DatabaseTransaction,
+        data: Value,
+        params: &Params,
+    ) -> Result<Value> {
+        let body = Body::parse(data)?;
+        match self.creates {
+            Creates::Sms => self.create_sms(txn, body, params).await,
+            Creates::Playground => self.create_playground(txn, body, params).await,
+            Creates::Nothing => Err(FeathersError::method_not_allowed(
+                "Method `create` is not supported by this endpoint.",
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl Service for MessagesService {
+    /// Needs `conversation_id`: a message list is always one conversation's.
+    async fn find(&self, params: &Params) -> Result<Value> {
+        if params.query.get("conversation_id").is_none() {
+            return Err(FeathersError::invalid("conversation_id", "is required"));
+        }
+        self.sql.find(params).await
+    }
+    async fn get(&self, id: &Id, params: &Params) -> Result<Value> {
+        self.sql.get(id, params).await
+    }
+    async fn create(&self, data: Value, params: &Params) -> Result<Value> {
+        if self.creates == Creates::Nothing {
+            return Err(FeathersError::method_not_allowed(
+                "Method `create` is not supported by this endpoint.",
+            ));
+        }
+        if data.is_array() {
+            return Err(FeathersError::method_not_allowed(
+                "Can not create multiple entries",
+            ));
+        }
+        idempotent_create(&self.sql.db, self, &self.path, data, params).await
+    }
+    /// Soft delete, by an admin or the user who sent it; the conversation's preview follows.
+    async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
+        single(id, "remove")?;
+        let principal = params.principal()?;
+        let txn = self.sql.db.begin().await?;
+        let message = self.sql._get(&txn, id.expect("single"), params).await?;
+        let own = message["sender_type"] == "user"
+            && message["sender_id"].as_i64() == Some(principal.user_id);
+        if principal.role != ADMIN && !own {
+            return Err(FeathersError::forbidden(
+                "Only an admin or the message's sender may remove it",
+            ));
+        }
+        let removed = self.sql._remove(&txn, id, params).await?;
+        let created_at = message["created_at"]
+            .as_str()
+            .and_then(parse_timestamp)
+            .unwrap_or_else(Utc::now);
+        let conversation = message["conversation_id"].as_i64().unwrap_or_default();
+        store::fix_preview(&txn, principal.tenant_id, conversation, created_at).await?;
+        txn.commit().await?;
+        Ok(removed)
+    }
+}

@@ -1,0 +1,127 @@
+//! `POST /conversation-messages-transform-outgoing-{whatsapp,instagram,messenger,webchat}`:
+//! compose a message for a conversation of that channel: check the channel's
+//! rules, render a canned reply, build the wire payload, store it (`queued`; a
+//! note is stored and never delivered). `?$preview=true` answers 200 with the
+//! message it would store and writes nothing.
+
+use super::messages::{MessagesService, TxCreate, idempotent_create};
+use crate::channels::Channel;
+use crate::feathers::{FeathersError, Params, Result, Service};
+use crate::messaging::compose::{self, Body, Context};
+use async_trait::async_trait;
+use chrono::Utc;
+use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use serde_json::Value;
+
+pub struct TransformOutgoingService {
+    messages: MessagesService,
+    path: String,
+}
+
+impl TransformOutgoingService {
+    pub fn new(db: DatabaseConnection, channel: Channel) -> Self {
+        Self {
+            messages: MessagesService::new(db, channel),
+            path: format!(
+                "conversation-messages-transform-outgoing-{}",
+                channel.as_str()
+            ),
+        }
+    }
+
+    /// `$preview=true` (or the boolean) asks for a dry run; any other value is a 400.
+    fn preview(params: &Params) -> Result<bool> {
+        match params.query.get("$preview") {
+            None => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(Value::String(s)) if s == "true" => Ok(true),
+            Some(Value::String(s)) if s == "false" => Ok(false),
+            Some(_) => Err(FeathersError::invalid("$preview", "must be true or false")),
+        }
+    }
+
+    async fn draft(
+        &self,
+        txn: &DatabaseTransaction,
+        data: Value,
+        params: &Params,
+    ) -> Result<crate::messaging::store::Draft> {
+        let body = Body::parse(data)?;
+        body.only(&[
+            "messageData",
+            "predefined_message_id",
+            "variables",
+            "human_agent",
+        ])?;
+        let principal = params.principal()?;
+        body.check_organization(principal)?;
+        let id = body
+            .conversation_id
+            .ok_or_else(|| FeathersError::invalid("conversation_id", "is required"))?;
+        let conversation = compose::load_conversation(txn, principal.tenant_id, id).await?;
+        let channel = self.messages.channel;
+        if conversation.channel != channel.as_str() {
+            return Err(FeathersError::bad_request(format!(
+                "Conversation {id} is a {} conversation, not {}",
+                conversation.channel,
+                channel.as_str()
+            )));
+        }
+        let ctx = Context {
+            channel,
+            conversation: &conversation,
+            principal,
+            now: Utc::now(),
+            initial_status: "queued",
+        };
+        compose::outgoing(txn, &body, &ctx).await
+    }
+}
+
+#[async_trait]
+impl TxCreate for TransformOutgoingService {
+    async fn create_in(
+        &self,
+        txn: &DatabaseTransaction,
+        data: Value,
+        params: &Params,
+    ) -> Result<Value> {
+        let draft = self.draft(txn, data, params).await?;
+        self.messages.store(txn, &draft, params).await
+    }
+}
+
+#[async_trait]
+impl Service for TransformOutgoingService {
+    fn create_status(&self, params: &Params) -> u16 {
+        if Self::preview(params).unwrap_or(false) {
+            200
+        } else {
+            201
+        }
+    }
+
+    async fn create(&self, data: Value, params: &Params) -> Result<Value> {
+        if data.is_array() {
+            return Err(FeathersError::method_not_allowed(
+                "Can not create multiple entries",
+            ));
+        }
+        let mut params = params.clone();
+        let preview = Self::preview(&params)?;
+        crate::feathers::query::take_key(&mut params.query, "$preview");
+        if let Some(key) = params.query.as_object().and_then(|q| q.keys().next()) {
+            return Err(FeathersError::invalid(
+                key,
+                "is not a query parameter of this service",
+            ));
+        }
+        if preview {
+            let txn = self.messages.sql.db.begin().await?;
+            let draft = self.draft(&txn, data, &params).await?;
+            txn.rollback().await?;
+            return Ok(draft.to_json());
+        }
+        idempotent_create(&self.messages.sql.db, self, &self.path, data, &params).await
+    }
+}

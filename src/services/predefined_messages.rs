@@ -1,0 +1,137 @@
+//! `/conversation-predefined-messages`: canned replies, visible to the whole
+//! organization, sorted by title. Any member creates; its creator or an admin
+//! changes and removes. `content` may hold `{{contact.first_name}}`,
+//! `{{contact.last_name}}`, `{{user.first_name}}`, `{{conversation.id}}` and
+//! caller-given `{{variables}}`, rendered when a message is sent with
+//! `predefined_message_id`.
+
+use super::common::{single, tenant_options, tenant_schema};
+use crate::auth::ADMIN;
+use crate::feathers::sql::WriteMode;
+use crate::feathers::{
+    Direction, FeathersError, Field, FieldType, Id, Params, Result, Service, SqlService,
+};
+use crate::messaging::store::MESSAGE_TYPES;
+use async_trait::async_trait;
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use serde_json::Value;
+
+pub fn schema() -> crate::feathers::Schema {
+    tenant_schema(vec![
+        Field::new("title", FieldType::String)
+            .query()
+            .like()
+            .required()
+            .max_len(200),
+        Field::new("content", FieldType::String)
+            .query()
+            .like()
+            .required()
+            .max_len(10_000),
+        Field::new("message_type", FieldType::Enum(MESSAGE_TYPES))
+            .query()
+            .required()
+            .write(),
+        Field::new("media_url", FieldType::String)
+            .nullable()
+            .write()
+            .max_len(2048),
+        Field::new("filename", FieldType::String)
+            .nullable()
+            .write()
+            .max_len(255),
+        Field::new("mime_type", FieldType::String)
+            .nullable()
+            .write()
+            .max_len(255),
+        Field::new("created_by_user_id", FieldType::Integer)
+            .nullable()
+            .query(),
+    ])
+}
+
+pub struct PredefinedMessagesService(pub SqlService);
+
+impl PredefinedMessagesService {
+    pub fn new(db: DatabaseConnection) -> Self {
+        let mut schema = schema();
+        for f in schema
+            .fields
+            .iter_mut()
+            .filter(|f| f.name == "title" || f.name == "content")
+        {
+            f.patch = true;
+        }
+        let options = tenant_options("predefined_messages", schema)
+            .default_sort(vec![("title", Direction::Asc)]);
+        Self(SqlService::new(db, options))
+    }
+
+    async fn check_owner(&self, id: &Id, params: &Params) -> Result<()> {
+        let principal = params.principal()?;
+        let record = self
+            .0
+            ._get(
+                &self.0.db,
+                id,
+                &Params {
+                    query: Value::Null,
+                    ..params.clone()
+                },
+            )
+            .await?;
+        if principal.role != ADMIN
+            && record["created_by_user_id"].as_i64() != Some(principal.user_id)
+        {
+            return Err(FeathersError::forbidden(
+                "Only its creator or an admin may change a predefined message",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Service for PredefinedMessagesService {
+    async fn find(&self, params: &Params) -> Result<Value> {
+        self.0.find(params).await
+    }
+    async fn get(&self, id: &Id, params: &Params) -> Result<Value> {
+        self.0.get(id, params).await
+    }
+    async fn create(&self, data: Value, params: &Params) -> Result<Value> {
+        if data.is_array() {
+            return Err(FeathersError::method_not_allowed(
+                "Can not create multiple entries",
+            ));
+        }
+        let mut data = data;
+        if data.is_object() && data.get("message_type").is_none() {
+            data["message_type"] = Value::from("text");
+        }
+        let fields = self.0.validate_data(&data, WriteMode::Create, params)?;
+        let txn = self.0.db.begin().await?;
+        let id = self
+            .0
+            .insert(
+                &txn,
+                &fields,
+                &[("created_by_user_id", params.principal()?.user_id.into())],
+                params,
+            )
+            .await?;
+        let record = self.0._get(&txn, &id.to_string(), params).await?;
+        txn.commit().await?;
+        Ok(record)
+    }
+    async fn patch(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {
+        single(id, "patch")?;
+        self.check_owner(id.expect("single"), params).await?;
+        self.0.patch(id, data, params).await
+    }
+    async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
+        single(id, "remove")?;
+        self.check_owner(id.expect("single"), params).await?;
+        self.0.remove(id, params).await
+    }
+}
