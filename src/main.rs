@@ -29,6 +29,9 @@ enum Command {
     Seed {
         #[arg(long, default_value_t = 10_000)]
         conversations: u64,
+        /// Messages to put in the first seeded conversation.
+        #[arg(long, default_value_t = 0)]
+        messages: u64,
     },
 }
 
@@ -75,13 +78,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::Seed { conversations } => {
+        Command::Seed { conversations, messages } => {
             let conn = db::connect(&settings.database_url, 1)
                 .await
                 .map_err(|e| e.to_string())?;
             db::migrate(&conn).await.map_err(|e| e.to_string())?;
             let started = std::time::Instant::now();
-            let report = inbox_gateway::seed::seed(&conn, conversations).await?;
+            let report = inbox_gateway::seed::seed(&conn, conversations, messages).await?;
             tracing::info!(seconds = started.elapsed().as_secs_f64(), "seeded");
             println!(
                 "{}",

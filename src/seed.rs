@@ -19,6 +19,10 @@ pub struct SeedReport {
     pub admin_password: &'static str,
     pub conversations: u64,
     pub open: i64,
+    /// The conversation that got `messages` messages, and its channel.
+    pub message_conversation_id: Option<i64>,
+    pub message_channel: Option<String>,
+    pub messages: u64,
 }
 
 fn case(expr: &str, values: &[String]) -> String {
@@ -40,7 +44,8 @@ async fn ids<C: ConnectionTrait>(conn: &C, sql: &str) -> Result<Vec<i64>, String
         .collect()
 }
 
-pub async fn seed(db: &DatabaseConnection, conversations: u64) -> Result<SeedReport, String> {
+/// Seeds `conversations` conversations, and `messages` messages in the first of them.
+pub async fn seed(db: &DatabaseConnection, conversations: u64, messages: u64) -> Result<SeedReport, String> {
     let stamp = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
     let admin_email = format!("bench-{stamp}@bench.test");
     let (org, _) =
@@ -182,6 +187,24 @@ pub async fn seed(db: &DatabaseConnection, conversations: u64) -> Result<SeedRep
             exec(sql).await?;
         }
     }
+    let mut message_conversation = None;
+    if messages > 0 {
+        let first = ids(&txn, &format!("SELECT MIN(id) FROM conversations WHERE organization_id = {org}")).await?;
+        let conversation = *first.first().ok_or("no conversation to put messages in")?;
+        let channel = CHANNELS[(conversation as usize) % CHANNELS.len()];
+        let at = ago("s.i");
+        exec(format!(
+            "INSERT INTO messages (organization_id, conversation_id, channel, direction, message_type, sender_type, text, \
+             delivery_status, created_at, updated_at) \
+             SELECT {org}, c.id, c.channel, CASE WHEN s.i % 2 = 0 THEN 'inbound' ELSE 'outbound' END, \
+             CASE WHEN s.i % 20 = 0 THEN 'reaction' ELSE 'text' END, CASE WHEN s.i % 2 = 0 THEN 'contact' ELSE 'user' END, \
+             'Message number ' || s.i, CASE WHEN s.i % 2 = 0 THEN 'received' ELSE 'delivered' END, {at}, {at} \
+             FROM conversations c, {} WHERE c.id = {conversation}",
+            series(messages)
+        ))
+        .await?;
+        message_conversation = Some((conversation, channel.to_string()));
+    }
     txn.commit().await.map_err(|e| e.to_string())?;
     if pg {
         db.execute_unprepared("ANALYZE")
@@ -198,7 +221,11 @@ pub async fn seed(db: &DatabaseConnection, conversations: u64) -> Result<SeedRep
     .first()
     .copied()
     .unwrap_or(0);
+    let (message_conversation_id, message_channel) = message_conversation.unzip();
     Ok(SeedReport {
+        message_conversation_id,
+        message_channel,
+        messages,
         organization_id: org,
         admin_email,
         admin_password: SEED_PASSWORD,
