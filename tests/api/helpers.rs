@@ -49,9 +49,17 @@ pub async fn fresh_database() -> String {
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
     match std::env::var("TEST_DATABASE_URL") {
         Ok(admin_url) if admin_url.starts_with("postgres") => {
-            let admin = sea_orm::Database::connect(&admin_url).await.expect("connect TEST_DATABASE_URL");
-            admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create database");
-            let base = admin_url.rsplit_once('/').map(|(b, _)| b).expect("database url with a name");
+            let admin = sea_orm::Database::connect(&admin_url)
+                .await
+                .expect("connect TEST_DATABASE_URL");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create database");
+            let base = admin_url
+                .rsplit_once('/')
+                .map(|(b, _)| b)
+                .expect("database url with a name");
             format!("{base}/{name}")
         }
         _ => {
@@ -82,7 +90,12 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         client,
         db,
         database_url,
-        org: Tenant { org_id: 0, user_id: 0, email: String::new(), token: String::new() },
+        org: Tenant {
+            org_id: 0,
+            user_id: 0,
+            email: String::new(),
+            token: String::new(),
+        },
     };
     test.org = test.new_tenant("Acme").await;
     test
@@ -91,21 +104,39 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
 impl TestApp {
     /// A new organization with its admin, logged in.
     pub async fn new_tenant(&self, name: &str) -> Tenant {
-        let email = format!("admin-{}@{}.test", uuid::Uuid::new_v4().simple(), name.to_lowercase());
-        let (org_id, user_id) = inbox_gateway::admin::create_admin(&self.db, name, &email, "admin-password")
-            .await
-            .expect("create admin");
+        let email = format!(
+            "admin-{}@{}.test",
+            uuid::Uuid::new_v4().simple(),
+            name.to_lowercase()
+        );
+        let (org_id, user_id) =
+            inbox_gateway::admin::create_admin(&self.db, name, &email, "admin-password")
+                .await
+                .expect("create admin");
         let token = self.login(&email, "admin-password").await;
-        Tenant { org_id, user_id, email, token }
+        Tenant {
+            org_id,
+            user_id,
+            email,
+            token,
+        }
     }
 
     /// Logs in with the local strategy and answers the access token.
     pub async fn login(&self, email: &str, password: &str) -> String {
         let (status, body) = self
-            .call(Method::POST, "/authentication", Some(json!({"strategy":"local","email":email,"password":password})), None)
+            .call(
+                Method::POST,
+                "/authentication",
+                Some(json!({"strategy":"local","email":email,"password":password})),
+                None,
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "login failed: {body}");
-        body["accessToken"].as_str().expect("accessToken").to_string()
+        body["accessToken"]
+            .as_str()
+            .expect("accessToken")
+            .to_string()
     }
 
     /// A user of `tenant`'s organization with `role`, logged in.
@@ -121,12 +152,25 @@ impl TestApp {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{user}");
         let token = self.login(&email, "user-password").await;
-        Tenant { org_id: tenant.org_id, user_id: user["id"].as_i64().unwrap(), email, token }
+        Tenant {
+            org_id: tenant.org_id,
+            user_id: user["id"].as_i64().unwrap(),
+            email,
+            token,
+        }
     }
 
     /// Any call; `token` is sent as a Bearer token. Answers status and JSON body (Null if empty).
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>, token: Option<&str>) -> (StatusCode, Value) {
-        let mut req = self.client.request(method, format!("{}{}", self.base, path));
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
         if let Some(token) = token {
             req = req.bearer_auth(token);
         }
@@ -136,25 +180,34 @@ impl TestApp {
         let res = req.send().await.expect("request sent");
         let status = res.status();
         let text = res.text().await.expect("body read");
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, body)
     }
 
     /// Calls as the first organization's admin.
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, path, None, Some(&self.org.token)).await
+        self.call(Method::GET, path, None, Some(&self.org.token))
+            .await
     }
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, Some(body), Some(&self.org.token)).await
+        self.call(Method::POST, path, Some(body), Some(&self.org.token))
+            .await
     }
     pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::PATCH, path, Some(body), Some(&self.org.token)).await
+        self.call(Method::PATCH, path, Some(body), Some(&self.org.token))
+            .await
     }
     pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::PUT, path, Some(body), Some(&self.org.token)).await
+        self.call(Method::PUT, path, Some(body), Some(&self.org.token))
+            .await
     }
     pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
-        self.call(Method::DELETE, path, None, Some(&self.org.token)).await
+        self.call(Method::DELETE, path, None, Some(&self.org.token))
+            .await
     }
 
     /// Creates a record as the first organization's admin and answers it (asserting 201).
@@ -171,4 +224,292 @@ pub fn assert_error(status: StatusCode, body: &Value, expected: u16, name: &str)
     assert_eq!(body["name"], name, "error name, body: {body}");
     assert_eq!(body["code"], expected, "error code, body: {body}");
     assert!(body["className"].is_string(), "className missing: {body}");
+}
+
+impl TestApp {
+    /// The absolute URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// A raw request as the first organization's admin (for raw bodies, headers, verbs).
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(&self.org.token)
+    }
+
+    /// Any call as `tenant` (one of its users, by its token).
+    pub async fn call_as(
+        &self,
+        tenant: &Tenant,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.call(method, path, body, Some(&tenant.token)).await
+    }
+}
+
+/// Sends a raw request and answers status and JSON body (Null if empty).
+pub async fn send(req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+    let res = req.send().await.expect("request sent");
+    let status = res.status();
+    let text = res.text().await.expect("body read");
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, body)
+}
+
+/// The `id`s of an array of records (or of a page's `data`), in order.
+pub fn ids(body: &Value) -> Vec<i64> {
+    records(body)
+        .iter()
+        .map(|r| {
+            r["id"]
+                .as_i64()
+                .unwrap_or_else(|| panic!("record without a numeric id: {r}"))
+        })
+        .collect()
+}
+
+/// The records of a find answer: the array itself, or a page's `data`.
+pub fn records(body: &Value) -> &Vec<Value> {
+    body.as_array()
+        .or_else(|| body["data"].as_array())
+        .unwrap_or_else(|| panic!("expected an array or a page: {body}"))
+}
+
+// Domain helpers: contacts, conversations and direct database setup.
+
+/// A find/get as the first organization's admin, asserting 200; answers the body.
+pub async fn get_ok(app: &TestApp, path: &str) -> Value {
+    let (status, body) = app.get(path).await;
+    assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
+    body
+}
+
+/// A patch as the first organization's admin, asserting 200; answers the record.
+pub async fn patch_ok(app: &TestApp, path: &str, body: Value) -> Value {
+    let (status, record) = app.patch(path, body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "PATCH {path} {body}: {record}");
+    record
+}
+
+/// The `total` of a find as the first organization's admin.
+pub async fn total_of(app: &TestApp, path: &str) -> i64 {
+    let body = get_ok(app, path).await;
+    body["total"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("GET {path}: no total in {body}"))
+}
+
+/// Creates a contact as the first organization's admin and answers it.
+pub async fn create_contact(app: &TestApp, body: Value) -> Value {
+    app.create("/contacts", body).await
+}
+
+/// Inserts a conversation created now (there is no REST create: they come from
+/// messages) and answers its id.
+pub async fn create_conversation(
+    app: &TestApp,
+    organization_id: i64,
+    contact_id: i64,
+    channel: &str,
+    status: &str,
+) -> i64 {
+    create_conversation_at(
+        app,
+        organization_id,
+        contact_id,
+        channel,
+        status,
+        chrono::Utc::now(),
+    )
+    .await
+}
+
+/// Inserts a conversation created (and last interacted with) at `created_at`.
+pub async fn create_conversation_at(
+    app: &TestApp,
+    organization_id: i64,
+    contact_id: i64,
+    channel: &str,
+    status: &str,
+    created_at: chrono::DateTime<chrono::Utc>,
+) -> i64 {
+    inbox_gateway::services::conversations::insert(
+        &app.db,
+        &inbox_gateway::services::conversations::NewConversation {
+            organization_id,
+            contact_id,
+            channel,
+            status,
+            created_at,
+        },
+    )
+    .await
+    .expect("insert conversation")
+}
+
+/// Sets a timestamp column of one conversation that the API does not let clients
+/// write (`waiting_since`, `last_interaction_at`); the value is bound, so each
+/// database stores it in its own format. Setup only.
+pub async fn set_conversation_time(
+    app: &TestApp,
+    conversation_id: i64,
+    column: &str,
+    value: Option<chrono::DateTime<chrono::Utc>>,
+) {
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+    let mut update = Query::update();
+    update
+        .table(Alias::new("conversations"))
+        .value(Alias::new(column), value)
+        .and_where(Expr::col(Alias::new("id")).eq(conversation_id));
+    app.db.execute(&update).await.expect("update conversation");
+}
+
+/// Runs SQL on the app's database (setup, or a bulk write the API does not offer).
+pub async fn exec_sql(app: &TestApp, sql: &str) {
+    app.db
+        .execute_unprepared(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// The first column of the first row of `sql`, as an integer (for `COUNT(*)` checks).
+pub async fn sql_i64(app: &TestApp, sql: &str) -> i64 {
+    let stmt = sea_orm::Statement::from_string(app.db.get_database_backend(), sql.to_string());
+    app.db
+        .query_one_raw(stmt)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .unwrap_or_else(|| panic!("{sql}: no row"))
+        .try_get_by_index::<i64>(0)
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+// Messages: contacts with an address on every channel, conversations ready to
+// send on, and messages stored directly (setup for lists).
+
+/// A timestamp as the API writes it (UTC, milliseconds, `Z`).
+pub fn api_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// Creates a contact as one of `tenant`'s users and answers its id.
+pub async fn create_contact_as(app: &TestApp, tenant: &Tenant, body: Value) -> i64 {
+    let (status, contact) = app
+        .call(Method::POST, "/contacts", Some(body), Some(&tenant.token))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "POST /contacts: {contact}");
+    contact["id"].as_i64().expect("contact id")
+}
+
+/// A contact of `tenant`'s organization reachable on every channel (phone,
+/// WhatsApp id, Instagram id) and an open conversation of `channel` with it,
+/// created now; a Messenger conversation gets its PSID as `external_id`.
+/// Answers (contact id, conversation id).
+pub async fn channel_conversation(app: &TestApp, tenant: &Tenant, channel: &str) -> (i64, i64) {
+    let contact = create_contact_as(
+        app,
+        tenant,
+        json!({
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "phone": "+15550001111",
+            "channel_whatsapp_wa_id": "15550001111",
+            "channel_instagram_user_id": "IG-17841",
+        }),
+    )
+    .await;
+    let conversation = create_conversation(app, tenant.org_id, contact, channel, "open").await;
+    if channel == "messenger" {
+        set_conversation_external_id(app, conversation, "PSID-2718").await;
+    }
+    (contact, conversation)
+}
+
+/// Sets `external_id` of one conversation (the Messenger PSID). Setup only.
+pub async fn set_conversation_external_id(app: &TestApp, conversation_id: i64, external_id: &str) {
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+    let mut update = Query::update();
+    update
+        .table(Alias::new("conversations"))
+        .value(Alias::new("external_id"), external_id)
+        .and_where(Expr::col(Alias::new("id")).eq(conversation_id));
+    app.db.execute(&update).await.expect("update conversation");
+}
+
+/// A message as `inbox_gateway::messaging::store::insert` takes it: by default an
+/// inbound text from the contact, `received`, created now; `adjust` changes it.
+pub fn message_draft(
+    organization_id: i64,
+    conversation_id: i64,
+    channel: &str,
+    adjust: impl FnOnce(&mut inbox_gateway::messaging::store::Draft),
+) -> inbox_gateway::messaging::store::Draft {
+    let mut draft = inbox_gateway::messaging::store::Draft {
+        organization_id,
+        conversation_id,
+        channel: channel.to_string(),
+        direction: "inbound",
+        message_type: "text".into(),
+        sender_type: "contact",
+        sender_id: None,
+        text: Some("hello".into()),
+        media: None,
+        template: None,
+        payload: None,
+        reply_to_message_id: None,
+        send_style: None,
+        delivery_status: Some("received"),
+        idempotency_key: None,
+        created_at: chrono::Utc::now(),
+    };
+    adjust(&mut draft);
+    draft
+}
+
+/// Stores a message directly (no rules, no effect on the conversation) and answers its id.
+pub async fn insert_message(
+    app: &TestApp,
+    organization_id: i64,
+    conversation_id: i64,
+    channel: &str,
+    adjust: impl FnOnce(&mut inbox_gateway::messaging::store::Draft),
+) -> i64 {
+    let draft = message_draft(organization_id, conversation_id, channel, adjust);
+    inbox_gateway::messaging::store::insert(&app.db, &draft)
+        .await
+        .expect("insert message")
+}
+
+/// Sets `external_id` of one message (the provider's id, for replies). Setup only.
+pub async fn set_message_external_id(app: &TestApp, message_id: i64, external_id: &str) {
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+    let mut update = Query::update();
+    update
+        .table(Alias::new("messages"))
+        .value(Alias::new("external_id"), external_id)
+        .and_where(Expr::col(Alias::new("id")).eq(message_id));
+    app.db.execute(&update).await.expect("update message");
+}
+
+/// Rows in `messages` for one conversation, soft-deleted ones included.
+pub async fn stored_messages(app: &TestApp, conversation_id: i64) -> i64 {
+    sql_i64(
+        app,
+        &format!("SELECT COUNT(*) FROM messages WHERE conversation_id = {conversation_id}"),
+    )
+    .await
+}
+
+/// One conversation as the first organization's admin sees it.
+pub async fn conversation_record(app: &TestApp, conversation_id: i64) -> Value {
+    get_ok(app, &format!("/conversations/{conversation_id}")).await
 }

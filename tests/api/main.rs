@@ -1,4 +1,17 @@
 //! Integration tests through the HTTP API, one binary for all of them.
 
-mod helpers;
+mod api_keys;
+mod auth;
+mod channel_rules_http;
+mod contacts;
+mod conversation_counts;
+mod conversation_views;
+mod conversations;
 mod feathers_rest;
+mod helpers;
+mod idempotency;
+mod messages;
+mod pipelines;
+mod predefined_messages;
+mod tenant_isolation_domain;
+mod users;
