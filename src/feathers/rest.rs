@@ -82,15 +82,24 @@ async fn handle(
             ))
         })
         .collect();
-    let principal = state.authenticator.authenticate(&headers).await?;
-    if handle.access == Access::Authenticated && principal.is_none() {
-        return Err(FeathersError::not_authenticated("Not authenticated"));
-    }
+    // The transport refuses verbs and custom methods before any hook runs, as Feathers does.
     let method = req.method().clone();
     if let Some(custom) = headers.get("x-service-method") {
         return Err(FeathersError::method_not_allowed(format!(
             "Method `{custom}` is not supported by this endpoint."
         )));
+    }
+    if !matches!(
+        method,
+        Method::GET | Method::HEAD | Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    ) {
+        return Err(FeathersError::method_not_allowed(format!(
+            "Method {method} not allowed"
+        )));
+    }
+    let principal = state.authenticator.authenticate(&headers).await?;
+    if handle.access == Access::Authenticated && principal.is_none() {
+        return Err(FeathersError::not_authenticated("Not authenticated"));
     }
     let params = Params {
         query: qs::parse(req.query_string())?,

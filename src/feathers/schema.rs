@@ -270,7 +270,7 @@ pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
 
 /// The wire form of a timestamp: UTC with milliseconds.
 pub fn format_timestamp(t: &DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 impl Typed {

@@ -5,7 +5,7 @@ use crate::feathers::{Direction, FeathersError, Field, FieldType, Result, Schema
 use crate::services::common::{PAGE_DEFAULT, PAGE_MAX};
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order, Query};
 use serde_json::Value;
 
 pub const DIRECTIONS: &[&str] = &["inbound", "outbound"];
@@ -203,7 +203,8 @@ pub async fn apply_to_conversation<C: ConnectionTrait>(conn: &C, d: &Draft) -> R
             .value(c("unread_count"), Expr::col(c("unread_count")).add(1))
             .value(
                 c("waiting_since"),
-                Expr::cust_with_values("COALESCE(waiting_since, ?)", [d.created_at]),
+                // Portable: a `?` placeholder in custom SQL is not one on PostgreSQL.
+                Func::coalesce([Expr::col(c("waiting_since")), Expr::val(d.created_at)]),
             )
             .value(c("status"), "open")
             .and_where(Expr::col(c("blocked")).eq(false));

@@ -6,6 +6,7 @@
 //! `predefined_message_id`.
 
 use super::common::{single, tenant_options, tenant_schema};
+use super::messages::{TxCreate, idempotent_create};
 use crate::auth::ADMIN;
 use crate::feathers::sql::WriteMode;
 use crate::feathers::{
@@ -13,7 +14,7 @@ use crate::feathers::{
 };
 use crate::messaging::store::MESSAGE_TYPES;
 use async_trait::async_trait;
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::{DatabaseConnection, DatabaseTransaction};
 use serde_json::Value;
 
 pub fn schema() -> crate::feathers::Schema {
@@ -92,6 +93,32 @@ impl PredefinedMessagesService {
 }
 
 #[async_trait]
+impl TxCreate for PredefinedMessagesService {
+    async fn create_in(
+        &self,
+        txn: &DatabaseTransaction,
+        data: Value,
+        params: &Params,
+    ) -> Result<Value> {
+        let mut data = data;
+        if data.is_object() && data.get("message_type").is_none() {
+            data["message_type"] = Value::from("text");
+        }
+        let fields = self.0.validate_data(&data, WriteMode::Create, params)?;
+        let id = self
+            .0
+            .insert(
+                txn,
+                &fields,
+                &[("created_by_user_id", params.principal()?.user_id.into())],
+                params,
+            )
+            .await?;
+        self.0._get(txn, &id.to_string(), params).await
+    }
+}
+
+#[async_trait]
 impl Service for PredefinedMessagesService {
     async fn find(&self, params: &Params) -> Result<Value> {
         self.0.find(params).await
@@ -105,24 +132,15 @@ impl Service for PredefinedMessagesService {
                 "Can not create multiple entries",
             ));
         }
-        let mut data = data;
-        if data.is_object() && data.get("message_type").is_none() {
-            data["message_type"] = Value::from("text");
-        }
-        let fields = self.0.validate_data(&data, WriteMode::Create, params)?;
-        let txn = self.0.db.begin().await?;
-        let id = self
-            .0
-            .insert(
-                &txn,
-                &fields,
-                &[("created_by_user_id", params.principal()?.user_id.into())],
-                params,
-            )
-            .await?;
-        let record = self.0._get(&txn, &id.to_string(), params).await?;
-        txn.commit().await?;
-        Ok(record)
+        // `Idempotency-Key` applies to every create (API-DECISIONS.md, "Everywhere").
+        idempotent_create(
+            &self.0.db,
+            self,
+            "conversation-predefined-messages",
+            data,
+            params,
+        )
+        .await
     }
     async fn patch(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {
         single(id, "patch")?;

@@ -971,3 +971,18 @@ async fn people_of_another_organization_are_invisible() {
         "the first organization's rows are intact"
     );
 }
+
+#[actix_web::test]
+async fn unsupported_verbs_are_refused_before_authentication() {
+    let app = spawn_app().await;
+    let res = app
+        .client
+        .request(reqwest::Method::OPTIONS, format!("{}/people", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 405);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["name"], "MethodNotAllowed");
+    assert_eq!(body["message"], "Method OPTIONS not allowed");
+}
