@@ -15,6 +15,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: DatabaseConnection,
     pub database_url: String,
+    /// The app's service registry (to subscribe to its events).
+    pub registry: std::sync::Arc<inbox_gateway::feathers::Registry>,
     /// The first organization and its admin.
     pub org: Tenant,
 }
@@ -83,6 +85,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let app = Application::build(&settings).await.expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let db = app.db.clone();
+    let registry = app.registry.clone();
     actix_web::rt::spawn(app.run_until_stopped());
     let client = reqwest::Client::new();
     let mut test = TestApp {
@@ -90,6 +93,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         client,
         db,
         database_url,
+        registry,
         org: Tenant {
             org_id: 0,
             user_id: 0,

@@ -15,3 +15,4 @@ mod pipelines;
 mod predefined_messages;
 mod tenant_isolation_domain;
 mod users;
+mod events;

@@ -727,6 +727,19 @@ async fn sending_refuses_other_channels_other_organizations_and_malformed_bodies
     }
     assert_eq!(stored_messages(&app, foreign).await, 0);
 
+    // A removed conversation is gone for sending too.
+    let (_, removed) = open_conversation(&app, "webchat").await;
+    let (status, _) = app.delete(&format!("/conversations/{removed}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = app
+        .post(
+            &send_path("webchat"),
+            json!({"conversation_id": removed, "message_text": "hi"}),
+        )
+        .await;
+    assert_error(status, &body, 404, "NotFound");
+    assert_eq!(stored_messages(&app, removed).await, 0);
+
     let wa = by_channel["whatsapp"];
     // organization_id: the caller's is accepted, another is 403.
     let (status, body) = app

@@ -1,0 +1,35 @@
+//! Successful writes publish Feathers events on the in-process bus, one per record.
+
+use crate::helpers::*;
+use serde_json::json;
+
+#[actix_web::test]
+async fn writes_publish_one_event_per_record() {
+    let app = spawn_app().await;
+    let mut events = app.registry.subscribe();
+    let created = app.create("/people", json!({"name": "Ev", "age": 1})).await;
+    let (status, _) = app.patch(&format!("/people/{}", created["id"]), json!({"age": 2})).await;
+    assert_eq!(status, 200);
+    app.create("/people-multi", json!([{"name": "A", "created": true}, {"name": "B", "created": true}])).await;
+    let (status, removed) = app.delete("/people-multi?created=true").await;
+    assert_eq!(status, 200);
+    assert_eq!(removed.as_array().unwrap().len(), 2);
+    let (status, _) = app.patch("/people/999999", json!({"age": 3})).await;
+    assert_eq!(status, 404, "a failed write publishes nothing");
+
+    let mut seen = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        assert_eq!(event.tenant_id, Some(app.org.org_id));
+        seen.push((event.path, event.event, event.data["name"].as_str().unwrap_or_default().to_string()));
+    }
+    let expected = [
+        ("people", "created", "Ev"),
+        ("people", "patched", "Ev"),
+        ("people-multi", "created", "A"),
+        ("people-multi", "created", "B"),
+        ("people-multi", "removed", "A"),
+        ("people-multi", "removed", "B"),
+    ];
+    let expected: Vec<_> = expected.iter().map(|(p, e, n)| (p.to_string(), *e, n.to_string())).collect();
+    assert_eq!(seen, expected);
+}
