@@ -84,6 +84,8 @@ pub struct SqlOptions {
     pub default_sort: Vec<(&'static str, Direction)>,
     pub virtuals: Option<Arc<dyn VirtualFilters>>,
     pub counter: Option<Arc<dyn TotalCounter>>,
+    /// Records embedded through a many-to-one key, read with a LEFT JOIN in the same query.
+    pub embeds: Vec<Embed>,
     /// Columns this service is bound to: every query matches them, every insert sets them
     /// (one table served by several paths, e.g. one per channel).
     pub fixed: Vec<(&'static str, sea_orm::sea_query::Value)>,
@@ -105,6 +107,7 @@ impl SqlOptions {
             virtuals: None,
             counter: None,
             fixed: Vec::new(),
+            embeds: Vec::new(),
         }
     }
     pub fn paginate(mut self, default: u64, max: Option<u64>) -> Self {
@@ -151,10 +154,25 @@ impl SqlOptions {
         self.fixed.push((column, value.into()));
         self
     }
+    pub fn embed(mut self, embed: Embed) -> Self {
+        self.embeds.push(embed);
+        self
+    }
     pub fn counter(mut self, c: Arc<dyn TotalCounter>) -> Self {
         self.counter = Some(c);
         self
     }
+}
+
+/// A record embedded as `field` (a computed field of the schema): the row of
+/// `table` whose id is the value of `key`, in the same tenant, with `columns`.
+/// Null when there is none; left out when `$select` does not name `field`.
+#[derive(Debug, Clone)]
+pub struct Embed {
+    pub field: &'static str,
+    pub table: &'static str,
+    pub key: &'static str,
+    pub columns: &'static [(&'static str, FieldType)],
 }
 
 /// What a write is for: which fields are writable and which are required.
@@ -209,6 +227,27 @@ pub fn read_field(row: &QueryResult, name: &str, ty: FieldType) -> Result<Value>
             .try_get::<Option<DateTime<Utc>>>("", name)?
             .map(|t| Value::String(format_timestamp(&t))),
         FieldType::Json => row.try_get::<Option<Value>>("", name)?,
+    };
+    Ok(value.unwrap_or(Value::Null))
+}
+
+/// Reads column `index` of a result row as JSON, by the field's type.
+pub fn read_index(row: &QueryResult, index: usize, ty: FieldType) -> Result<Value> {
+    let value = match ty {
+        FieldType::String | FieldType::Enum(_) => row
+            .try_get_by_index::<Option<String>>(index)?
+            .map(Value::String),
+        FieldType::Integer => row.try_get_by_index::<Option<i64>>(index)?.map(Value::from),
+        FieldType::Number => row
+            .try_get_by_index::<Option<f64>>(index)?
+            .map(number_to_json),
+        FieldType::Boolean => row
+            .try_get_by_index::<Option<bool>>(index)?
+            .map(Value::Bool),
+        FieldType::Timestamp => row
+            .try_get_by_index::<Option<DateTime<Utc>>>(index)?
+            .map(|t| Value::String(format_timestamp(&t))),
+        FieldType::Json => row.try_get_by_index::<Option<Value>>(index)?,
     };
     Ok(value.unwrap_or(Value::Null))
 }
@@ -321,12 +360,52 @@ impl SqlService {
         comparison(self.col(field), ty, nullable, op, values)
     }
 
-    fn select_columns(&self, stmt: &mut SelectStatement) {
+    /// The column fields a result shows: the visible ones, narrowed by `$select`.
+    fn output_fields(&self, select: Option<&[String]>) -> Vec<&Field> {
+        self.options
+            .schema
+            .columns()
+            .filter(|f| !f.hidden && select.is_none_or(|s| s.iter().any(|n| n == f.name)))
+            .collect()
+    }
+
+    fn output_embeds(&self, select: Option<&[String]>) -> Vec<&Embed> {
+        self.options
+            .embeds
+            .iter()
+            .filter(|e| select.is_none_or(|s| s.iter().any(|n| n == e.field)))
+            .collect()
+    }
+
+    /// Selects the id, `fields` and the embedded columns, in that order (rows are read by index).
+    fn select_columns(&self, stmt: &mut SelectStatement, fields: &[&Field], embeds: &[&Embed]) {
         let table = self.options.table;
-        for f in self.options.schema.columns().filter(|f| !f.hidden) {
+        stmt.column((Alias::new(table), Alias::new(self.options.schema.id)));
+        for f in fields {
             stmt.column((Alias::new(table), Alias::new(f.name)));
         }
-        stmt.column((Alias::new(table), Alias::new(self.options.schema.id)));
+        for e in embeds {
+            let alias = format!("embed_{}", e.field);
+            for (column, _) in e.columns {
+                stmt.column((Alias::new(&alias), Alias::new(*column)));
+            }
+            let mut on = Condition::all().add(
+                Expr::col((Alias::new(&alias), Alias::new("id")))
+                    .equals((Alias::new(table), Alias::new(e.key))),
+            );
+            if let Some(tenant) = self.options.tenant_column {
+                on = on.add(
+                    Expr::col((Alias::new(&alias), Alias::new(tenant)))
+                        .equals((Alias::new(table), Alias::new(tenant))),
+                );
+            }
+            stmt.join_as(
+                sea_orm::sea_query::JoinType::LeftJoin,
+                Alias::new(e.table),
+                Alias::new(alias),
+                on,
+            );
+        }
     }
 
     fn apply_sort(&self, stmt: &mut SelectStatement, sort: &[(String, Direction)]) {
@@ -378,23 +457,39 @@ impl SqlService {
         (Alias::new(self.options.table), Alias::new(name))
     }
 
-    /// Shapes a row for the client: visible fields, narrowed by `$select` (id always kept).
-    pub fn read_row(&self, row: &QueryResult, select: Option<&[String]>) -> Result<Value> {
-        let schema = &self.options.schema;
-        let mut out = Map::new();
+    /// Shapes a row selected by [`Self::select_columns`]: id, fields, then embeds.
+    fn read_row(&self, row: &QueryResult, fields: &[&Field], embeds: &[&Embed]) -> Result<Value> {
+        let mut out = Map::with_capacity(fields.len() + embeds.len() + 1);
         out.insert(
-            schema.id.to_string(),
-            read_field(row, schema.id, FieldType::Integer)?,
+            self.options.schema.id.to_string(),
+            read_index(row, 0, FieldType::Integer)?,
         );
-        for f in schema.columns().filter(|f| !f.hidden) {
-            if select.is_none_or(|s| s.iter().any(|n| n == f.name)) {
-                out.insert(f.name.to_string(), read_field(row, f.name, f.ty)?);
+        for (i, f) in fields.iter().enumerate() {
+            out.insert(f.name.to_string(), read_index(row, i + 1, f.ty)?);
+        }
+        let mut at = fields.len() + 1;
+        for e in embeds {
+            let mut embedded = Map::with_capacity(e.columns.len());
+            for (column, ty) in e.columns {
+                embedded.insert(column.to_string(), read_index(row, at, *ty)?);
+                at += 1;
             }
+            let found = embedded.get("id").is_some_and(|id| !id.is_null());
+            out.insert(
+                e.field.to_string(),
+                if found {
+                    Value::Object(embedded)
+                } else {
+                    Value::Null
+                },
+            );
         }
         Ok(Value::Object(out))
     }
 
-    /// Rows matching `cond`, sorted and paged, shaped by `select`.
+    /// Rows matching `cond`, sorted and paged, shaped by `select`. A page past the first
+    /// finds its ids first (an index-only scan can skip rows without reading them), then
+    /// reads just those rows.
     pub async fn select_rows<C: ConnectionTrait>(
         &self,
         conn: &C,
@@ -404,21 +499,31 @@ impl SqlService {
         skip: u64,
         select: Option<&[String]>,
     ) -> Result<Vec<Value>> {
+        let table = Alias::new(self.options.table);
+        let fields = self.output_fields(select);
+        let embeds = self.output_embeds(select);
         let mut stmt = SqlQuery::select();
-        stmt.from(Alias::new(self.options.table)).cond_where(cond);
-        self.select_columns(&mut stmt);
+        stmt.from(table.clone());
+        self.select_columns(&mut stmt, &fields, &embeds);
         self.apply_sort(&mut stmt, sort);
-        if let Some(limit) = limit {
-            stmt.limit(limit);
-        }
         if skip > 0 {
-            if limit.is_none() {
-                stmt.limit(i64::MAX as u64);
+            let mut ids = SqlQuery::select();
+            ids.column((table.clone(), Alias::new(self.options.schema.id)))
+                .from(table)
+                .cond_where(cond);
+            self.apply_sort(&mut ids, sort);
+            ids.limit(limit.unwrap_or(i64::MAX as u64)).offset(skip);
+            stmt.and_where(self.col(self.options.schema.id).in_subquery(ids));
+        } else {
+            stmt.cond_where(cond);
+            if let Some(limit) = limit {
+                stmt.limit(limit);
             }
-            stmt.offset(skip);
         }
         let rows = conn.query_all(&stmt).await?;
-        rows.iter().map(|r| self.read_row(r, select)).collect()
+        rows.iter()
+            .map(|r| self.read_row(r, &fields, &embeds))
+            .collect()
     }
 
     /// `COUNT(*)` of the rows matching `cond`.
@@ -665,20 +770,16 @@ impl SqlService {
         }
         let cond =
             Condition::all().add(self.col(self.options.schema.id).is_in(ids.iter().copied()));
-        let rows = self.select_rows(conn, cond, &[], None, 0, None).await?;
+        let rows = self.select_rows(conn, cond, &[], None, 0, select).await?;
         let id_field = self.options.schema.id;
         let mut by_id: std::collections::HashMap<i64, Value> = rows
             .into_iter()
             .filter_map(|r| Some((r[id_field].as_i64()?, r)))
             .collect();
-        Ok(ids
-            .iter()
-            .filter_map(|id| by_id.remove(id))
-            .map(|r| narrow(r, id_field, select))
-            .collect())
+        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
     }
 
-    /// Runs `UPDATE ... SET fields WHERE cond RETURNING *` and answers the rows, by id.
+    /// Runs `UPDATE ... SET fields WHERE cond` and answers the updated rows re-read, by id.
     pub async fn update_where<C: ConnectionTrait>(
         &self,
         conn: &C,
@@ -687,35 +788,40 @@ impl SqlService {
         extra: &[(&str, sea_orm::sea_query::Value)],
         select: Option<&[String]>,
     ) -> Result<Vec<Value>> {
-        let mut stmt = SqlQuery::update();
-        stmt.table(Alias::new(self.options.table)).cond_where(cond);
-        for (f, v) in fields.iter().filter(|(f, _)| f.column) {
-            stmt.value(Alias::new(f.name), sql_value(f.ty, v));
-        }
-        for (name, v) in self
-            .stamps(WriteMode::Patch, Utc::now())
+        let mut values: Vec<(&str, sea_orm::sea_query::Value)> = fields
             .iter()
-            .chain(extra.iter())
-        {
-            stmt.value(Alias::new(*name), v.clone());
-        }
-        stmt.returning_all();
-        let rows = conn.query_all(&stmt).await?;
-        self.shape_sorted(rows, select)
+            .filter(|(f, _)| f.column)
+            .map(|(f, v)| (f.name, sql_value(f.ty, v)))
+            .collect();
+        values.extend(self.stamps(WriteMode::Patch, Utc::now()));
+        values.extend(extra.iter().cloned());
+        let id = Alias::new(self.options.schema.id);
+        let rows = if values.is_empty() {
+            // Nothing to change (an empty patch on a table without timestamps): the matches as they are.
+            let mut stmt = SqlQuery::select();
+            stmt.column(id)
+                .from(Alias::new(self.options.table))
+                .cond_where(cond);
+            conn.query_all(&stmt).await?
+        } else {
+            let mut stmt = SqlQuery::update();
+            stmt.table(Alias::new(self.options.table)).cond_where(cond);
+            for (name, v) in values {
+                stmt.value(Alias::new(name), v);
+            }
+            stmt.returning_col(id);
+            conn.query_all(&stmt).await?
+        };
+        let mut ids = self.returned_ids(rows)?;
+        ids.sort_unstable();
+        self.read_by_ids(conn, &ids, select).await
     }
 
-    fn shape_sorted(
-        &self,
-        rows: Vec<QueryResult>,
-        select: Option<&[String]>,
-    ) -> Result<Vec<Value>> {
-        let id = self.options.schema.id;
-        let mut out = rows
+    fn returned_ids(&self, rows: Vec<QueryResult>) -> Result<Vec<i64>> {
+        Ok(rows
             .iter()
-            .map(|r| self.read_row(r, select))
-            .collect::<Result<Vec<_>>>()?;
-        out.sort_by_key(|r| r[id].as_i64());
-        Ok(out)
+            .map(|r| r.try_get_by_index::<i64>(0))
+            .collect::<Result<Vec<_>, _>>()?)
     }
 
     fn id_condition(&self, id: Option<&Id>, query: &Query, params: &Params) -> Result<Condition> {
@@ -772,12 +878,23 @@ impl SqlService {
                     .await?
             }
             None => {
+                // Read what is about to go (shaped as asked), then delete exactly what matched.
+                let by_id = [(self.options.schema.id.to_string(), Direction::Asc)];
+                let rows = self
+                    .select_rows(conn, cond.clone(), &by_id, None, 0, select)
+                    .await?;
                 let mut stmt = SqlQuery::delete();
                 stmt.from_table(Alias::new(self.options.table))
                     .cond_where(cond)
-                    .returning_all();
-                let rows = conn.query_all(&stmt).await?;
-                self.shape_sorted(rows, select)?
+                    .returning_col(Alias::new(self.options.schema.id));
+                let deleted: std::collections::HashSet<i64> = self
+                    .returned_ids(conn.query_all(&stmt).await?)?
+                    .into_iter()
+                    .collect();
+                let id = self.options.schema.id;
+                rows.into_iter()
+                    .filter(|r| r[id].as_i64().is_some_and(|i| deleted.contains(&i)))
+                    .collect()
             }
         };
         single_or_many(id, rows)
@@ -834,13 +951,6 @@ fn single_or_many(id: Option<&Id>, rows: Vec<Value>) -> Result<Value> {
             .ok_or_else(|| FeathersError::no_record(id)),
         None => Ok(Value::Array(rows)),
     }
-}
-
-fn narrow(mut row: Value, id: &str, select: Option<&[String]>) -> Value {
-    if let (Some(select), Some(obj)) = (select, row.as_object_mut()) {
-        obj.retain(|k, _| k == id || select.iter().any(|s| s == k));
-    }
-    row
 }
 
 fn text(v: &Typed) -> String {

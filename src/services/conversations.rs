@@ -3,11 +3,11 @@
 //! `view_id`, the contact embedded in every record, and exact totals from the
 //! maintained counts.
 
-use super::common::{PAGE_DEFAULT, PAGE_MAX, check_reference, records_mut, selected, single};
+use super::common::{PAGE_DEFAULT, PAGE_MAX, check_reference, single};
 use super::contacts::tagged;
 use super::conversation_counts::ConversationCounter;
 use crate::auth::require_admin;
-use crate::feathers::sql::{VirtualFilters, WriteMode};
+use crate::feathers::sql::{Embed, VirtualFilters, WriteMode};
 use crate::feathers::{
     Direction, FeathersError, Field, FieldType, Filter, Id, Params, Principal, Result, Schema,
     Service, SqlOptions, SqlService, Typed,
@@ -16,8 +16,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Func, LikeExpr, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
-use serde_json::{Map, Value, json};
-use std::collections::HashMap;
+use serde_json::{Value, json};
 use std::sync::Arc;
 
 pub const CHANNELS: &[&str] = &[
@@ -189,7 +188,20 @@ impl ConversationsService {
             .paginate(PAGE_DEFAULT, Some(PAGE_MAX))
             .default_sort(vec![("last_interaction_at", Direction::Desc)])
             .virtuals(Arc::new(ConversationFilters))
-            .counter(Arc::new(ConversationCounter));
+            .counter(Arc::new(ConversationCounter))
+            .embed(Embed {
+                field: "contact",
+                table: "contacts",
+                key: "contact_id",
+                columns: &[
+                    ("id", FieldType::Integer),
+                    ("first_name", FieldType::String),
+                    ("last_name", FieldType::String),
+                    ("email", FieldType::String),
+                    ("phone", FieldType::String),
+                    ("avatar_url", FieldType::String),
+                ],
+            });
         Self(SqlService::new(db, options))
     }
 
@@ -240,79 +252,6 @@ impl ConversationsService {
             }
         }
         Ok(params)
-    }
-
-    /// Adds `contact: {id, first_name, last_name, email, phone, avatar_url}` with one query per call.
-    async fn embed_contacts<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        result: &mut Value,
-        params: &Params,
-    ) -> Result<()> {
-        if !selected(params, "contact") {
-            return Ok(());
-        }
-        let org = params.principal()?.tenant_id;
-        let mut records = records_mut(result);
-        // conversation id -> contact id; a `$select` without contact_id still asked
-        // for the contact, so those are looked up by conversation.
-        let mut contact_of: HashMap<i64, i64> = HashMap::new();
-        let mut unknown = Vec::new();
-        for r in records.iter() {
-            match (r["id"].as_i64(), r["contact_id"].as_i64()) {
-                (Some(id), Some(contact)) => {
-                    contact_of.insert(id, contact);
-                }
-                (Some(id), None) => unknown.push(id),
-                _ => {}
-            }
-        }
-        if !unknown.is_empty() {
-            let mut q = Query::select();
-            q.columns([Alias::new("id"), Alias::new("contact_id")])
-                .from(Alias::new("conversations"))
-                .and_where(Expr::col(Alias::new("organization_id")).eq(org))
-                .and_where(Expr::col(Alias::new("id")).is_in(unknown));
-            for row in conn.query_all(&q).await? {
-                contact_of.insert(row.try_get("", "id")?, row.try_get("", "contact_id")?);
-            }
-        }
-        let ids: Vec<i64> = contact_of.values().copied().collect();
-        let mut contacts: HashMap<i64, Value> = HashMap::new();
-        if !ids.is_empty() {
-            let fields = [
-                "id",
-                "first_name",
-                "last_name",
-                "email",
-                "phone",
-                "avatar_url",
-            ];
-            let mut q = Query::select();
-            q.columns(fields.map(Alias::new))
-                .from(Alias::new("contacts"))
-                .and_where(Expr::col(Alias::new("organization_id")).eq(org))
-                .and_where(Expr::col(Alias::new("id")).is_in(ids));
-            for row in conn.query_all(&q).await? {
-                let mut contact = Map::new();
-                contact.insert("id".into(), json!(row.try_get::<i64>("", "id")?));
-                for f in &fields[1..] {
-                    contact.insert((*f).into(), json!(row.try_get::<Option<String>>("", f)?));
-                }
-                contacts.insert(
-                    contact["id"].as_i64().unwrap_or_default(),
-                    Value::Object(contact),
-                );
-            }
-        }
-        for record in records.iter_mut() {
-            let contact = record["id"]
-                .as_i64()
-                .and_then(|id| contact_of.get(&id))
-                .and_then(|contact| contacts.get(contact).cloned());
-            record["contact"] = contact.unwrap_or(Value::Null);
-        }
-        Ok(())
     }
 
     /// Checks the references a patch sets and keeps pipeline and stage consistent:
@@ -413,17 +352,11 @@ async fn stage_pipeline<C: ConnectionTrait>(conn: &C, org: i64, stage: i64) -> R
 impl Service for ConversationsService {
     async fn find(&self, params: &Params) -> Result<Value> {
         let params = self.resolve_view(params).await?;
-        let mut result = self.0._find(&self.0.db, &params).await?;
-        self.embed_contacts(&self.0.db, &mut result, &params)
-            .await?;
-        Ok(result)
+        self.0._find(&self.0.db, &params).await
     }
     async fn get(&self, id: &Id, params: &Params) -> Result<Value> {
         let params = self.resolve_view(params).await?;
-        let mut result = self.0._get(&self.0.db, id, &params).await?;
-        self.embed_contacts(&self.0.db, &mut result, &params)
-            .await?;
-        Ok(result)
+        self.0._get(&self.0.db, id, &params).await
     }
     async fn patch(&self, id: Option<&Id>, mut data: Value, params: &Params) -> Result<Value> {
         let conversation = single(id, "patch")?;
@@ -434,11 +367,10 @@ impl Service for ConversationsService {
         let txn = self.0.db.begin().await?;
         self.check_patch(&txn, conversation, &mut data, &params)
             .await?;
-        let mut result = self
+        let result = self
             .0
             ._patch(&txn, id, data, &params, WriteMode::Patch)
             .await?;
-        self.embed_contacts(&txn, &mut result, &params).await?;
         txn.commit().await?;
         Ok(result)
     }
@@ -448,8 +380,7 @@ impl Service for ConversationsService {
         single(id, "remove")?;
         let params = self.resolve_view(params).await?;
         let txn = self.0.db.begin().await?;
-        let mut result = self.0._remove(&txn, id, &params).await?;
-        self.embed_contacts(&txn, &mut result, &params).await?;
+        let result = self.0._remove(&txn, id, &params).await?;
         txn.commit().await?;
         Ok(result)
     }

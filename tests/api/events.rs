@@ -8,9 +8,15 @@ async fn writes_publish_one_event_per_record() {
     let app = spawn_app().await;
     let mut events = app.registry.subscribe();
     let created = app.create("/people", json!({"name": "Ev", "age": 1})).await;
-    let (status, _) = app.patch(&format!("/people/{}", created["id"]), json!({"age": 2})).await;
+    let (status, _) = app
+        .patch(&format!("/people/{}", created["id"]), json!({"age": 2}))
+        .await;
     assert_eq!(status, 200);
-    app.create("/people-multi", json!([{"name": "A", "created": true}, {"name": "B", "created": true}])).await;
+    app.create(
+        "/people-multi",
+        json!([{"name": "A", "created": true}, {"name": "B", "created": true}]),
+    )
+    .await;
     let (status, removed) = app.delete("/people-multi?created=true").await;
     assert_eq!(status, 200);
     assert_eq!(removed.as_array().unwrap().len(), 2);
@@ -20,7 +26,11 @@ async fn writes_publish_one_event_per_record() {
     let mut seen = Vec::new();
     while let Ok(event) = events.try_recv() {
         assert_eq!(event.tenant_id, Some(app.org.org_id));
-        seen.push((event.path, event.event, event.data["name"].as_str().unwrap_or_default().to_string()));
+        seen.push((
+            event.path,
+            event.event,
+            event.data["name"].as_str().unwrap_or_default().to_string(),
+        ));
     }
     let expected = [
         ("people", "created", "Ev"),
@@ -30,6 +40,9 @@ async fn writes_publish_one_event_per_record() {
         ("people-multi", "removed", "A"),
         ("people-multi", "removed", "B"),
     ];
-    let expected: Vec<_> = expected.iter().map(|(p, e, n)| (p.to_string(), *e, n.to_string())).collect();
+    let expected: Vec<_> = expected
+        .iter()
+        .map(|(p, e, n)| (p.to_string(), *e, n.to_string()))
+        .collect();
     assert_eq!(seen, expected);
 }
