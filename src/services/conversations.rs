@@ -377,10 +377,19 @@ impl Service for ConversationsService {
     /// Soft delete (admins only): the conversation disappears from every service.
     async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
         require_admin(params)?;
-        single(id, "remove")?;
+        let conversation = single(id, "remove")?;
         let params = self.resolve_view(params).await?;
         let txn = self.0.db.begin().await?;
         let result = self.0._remove(&txn, id, &params).await?;
+        // Its messages go with it: invisible to every service from now on.
+        let mut messages = Query::update();
+        messages
+            .table(Alias::new("messages"))
+            .value(Alias::new("deleted_at"), Utc::now())
+            .and_where(Expr::col(Alias::new("conversation_id")).eq(conversation))
+            .and_where(Expr::col(Alias::new("organization_id")).eq(params.principal()?.tenant_id))
+            .and_where(Expr::col(Alias::new("deleted_at")).is_null());
+        txn.execute(&messages).await?;
         txn.commit().await?;
         Ok(result)
     }

@@ -1297,3 +1297,26 @@ async fn another_organizations_messages_and_conversations_are_not_found() {
         .await;
     assert_error(status, &body, 403, "Forbidden");
 }
+
+#[actix_web::test]
+async fn messages_of_a_removed_conversation_disappear_with_it() {
+    let app = spawn_app().await;
+    let (_, conversation) = open_conversation(&app, "webchat").await;
+    let (status, sent) = app
+        .post(
+            &send_path("webchat"),
+            json!({"conversation_id": conversation, "message_text": "hi"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{sent}");
+    let list = format!("{}?conversation_id={conversation}", read_path("webchat"));
+    assert_eq!(total_of(&app, &list).await, 1);
+
+    let (status, _) = app.delete(&format!("/conversations/{conversation}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(total_of(&app, &list).await, 0);
+    let (status, body) = app
+        .get(&format!("{}/{}", read_path("webchat"), id_of(&sent)))
+        .await;
+    assert_error(status, &body, 404, "NotFound");
+}
