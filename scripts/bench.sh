@@ -14,7 +14,7 @@ DURATION="${BENCH_DURATION:-20s}"
 BIN="${BIN:-target/release/inbox-gateway}"
 command -v wrk >/dev/null || apt-get install -y -qq wrk
 [ -x "$BIN" ] || cargo build --release
-export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB" APP_ENV=default RUST_LOG=warn PORT HOST=127.0.0.1
+export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB?sslmode=disable" APP_ENV=default RUST_LOG=warn PORT HOST=127.0.0.1
 psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
 echo "seeding $CONVERSATIONS conversations and $MESSAGES messages..."
 START=$(date +%s.%N)

@@ -238,7 +238,7 @@ pub async fn seed(
     }
     txn.commit().await.map_err(|e| e.to_string())?;
     if pg {
-        db.execute_unprepared("ANALYZE")
+        db.execute_unprepared("VACUUM ANALYZE")
             .await
             .map_err(|e| e.to_string())?;
     }

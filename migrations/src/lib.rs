@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 pub mod conversation_counts;
 mod m0001_foundation;
 mod m0002_messages;
+pub mod m0003_contact_search;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_foundation::Migration),
             Box::new(m0002_messages::Migration),
+            Box::new(m0003_contact_search::Migration),
         ]
     }
 }

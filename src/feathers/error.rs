@@ -137,8 +137,8 @@ impl ResponseError for FeathersError {
 }
 
 impl From<sea_orm::DbErr> for FeathersError {
-    /// Database errors: a unique violation is a 409, a foreign key miss a 422,
-    /// everything else an opaque 500 with the cause in the log.
+    /// Database errors: a unique violation is a 409, a foreign key miss a 422, no
+    /// free connection a 503, everything else an opaque 500 with the cause in the log.
     fn from(err: sea_orm::DbErr) -> Self {
         match err.sql_err() {
             Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
@@ -146,6 +146,14 @@ impl From<sea_orm::DbErr> for FeathersError {
             }
             Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => {
                 Self::unprocessable("A referenced record does not exist")
+            }
+            _ if matches!(err, sea_orm::DbErr::ConnectionAcquire(_)) => {
+                // Overloaded or unreachable database: the caller may retry later.
+                tracing::warn!(error = %err, "database connection unavailable");
+                Self::new(
+                    ErrorKind::Unavailable,
+                    "The database is unavailable, try again later",
+                )
             }
             _ => Self::general(err),
         }

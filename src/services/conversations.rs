@@ -14,7 +14,7 @@ use crate::feathers::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Func, LikeExpr, Query};
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, LikeExpr, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -148,7 +148,8 @@ pub fn check_virtual_filters(filters: &[Filter], principal: &Principal) -> Resul
     Ok(())
 }
 
-/// Contacts of `org` whose name, email or phone contains `term` (case-insensitive).
+/// Contacts of `org` whose name, email or phone contains `term` (case-insensitive),
+/// over the expression the trigram index covers on PostgreSQL.
 fn contact_search(org: i64, term: &str) -> sea_orm::sea_query::SelectStatement {
     let escaped: String = term
         .to_lowercase()
@@ -161,19 +162,12 @@ fn contact_search(org: i64, term: &str) -> sea_orm::sea_query::SelectStatement {
             }
         })
         .collect();
-    let pattern = || LikeExpr::new(format!("%{escaped}%")).escape('\\');
-    let lower = |c: &str| Expr::expr(Func::lower(Expr::col(Alias::new(c))));
-    let full_name = Expr::cust("LOWER(COALESCE(first_name, '') || ' ' || COALESCE(last_name, ''))");
+    let pattern = LikeExpr::new(format!("%{escaped}%")).escape('\\');
     Query::select()
         .column(Alias::new("id"))
         .from(Alias::new("contacts"))
         .and_where(Expr::col(Alias::new("organization_id")).eq(org))
-        .cond_where(
-            Condition::any()
-                .add(full_name.like(pattern()))
-                .add(lower("email").like(pattern()))
-                .add(lower("phone").like(pattern())),
-        )
+        .and_where(Expr::cust(migrations::m0003_contact_search::SEARCH_TEXT).like(pattern))
         .to_owned()
 }
 
