@@ -3,6 +3,7 @@
 # into a fresh database, starts the release server, and measures with wrk
 # (64 connections, 2 threads, 20 s each).
 #   scripts/bench.sh [CONVERSATIONS=1000000] [MESSAGES=100000]
+# BENCH_REUSE=1 measures the database seeded last time again.
 # Needs wrk (apt-get install wrk) and PostgreSQL on 127.0.0.1:5432.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,11 +16,16 @@ BIN="${BIN:-target/release/inbox-gateway}"
 command -v wrk >/dev/null || apt-get install -y -qq wrk
 [ -x "$BIN" ] || cargo build --release
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$DB?sslmode=disable" APP_ENV=default RUST_LOG=warn PORT HOST=127.0.0.1
-psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
-echo "seeding $CONVERSATIONS conversations and $MESSAGES messages..."
-START=$(date +%s.%N)
-SEED=$("$BIN" seed --conversations "$CONVERSATIONS" --messages "$MESSAGES")
-echo "seeded in $(echo "$(date +%s.%N) - $START" | bc) s: $SEED"
+if [ -n "${BENCH_REUSE:-}" ] && [ -f "/tmp/$DB.seed.json" ]; then
+  SEED=$(cat "/tmp/$DB.seed.json")   # reuse the last seeded database
+else
+  psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
+  echo "seeding $CONVERSATIONS conversations and $MESSAGES messages..."
+  START=$(date +%s.%N)
+  SEED=$("$BIN" seed --conversations "$CONVERSATIONS" --messages "$MESSAGES")
+  echo "seeded in $(echo "$(date +%s.%N) - $START" | bc) s: $SEED"
+  echo "$SEED" > "/tmp/$DB.seed.json"
+fi
 field() { python3 -c "import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])" "$SEED" "$1"; }
 EMAIL=$(field admin_email); CONV=$(field message_conversation_id); CHANNEL=$(field message_channel)
 "$BIN" serve > /tmp/inbox-bench-server.log 2>&1 &
@@ -34,7 +40,7 @@ ONE=$(curl -sf -g "http://127.0.0.1:$PORT/conversations?\$limit=1&\$select[]=id"
 run() {
   local name="$1" path="$2"
   echo; echo "### $name: GET $path"
-  curl -sf -g "http://127.0.0.1:$PORT$path" -H "Authorization: Bearer $TOKEN" | head -c 160; echo
+  curl -s -g "http://127.0.0.1:$PORT$path" -H "Authorization: Bearer $TOKEN" | head -c 160 || true; echo
   wrk -t2 -c64 -d"$DURATION" --latency -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT$path" \
     | grep -E "Requests/sec|50%|99%|Non-2xx|Socket errors"
 }

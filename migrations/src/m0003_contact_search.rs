@@ -27,7 +27,7 @@ impl MigrationTrait for Migration {
         db.execute_unprepared("CREATE EXTENSION IF NOT EXISTS pg_trgm")
             .await?;
         db.execute_unprepared(&format!(
-            "CREATE INDEX contacts_search_trgm ON contacts USING gin (({SEARCH_TEXT}) gin_trgm_ops)"
+            "CREATE INDEX IF NOT EXISTS contacts_search_trgm ON contacts USING gin (({SEARCH_TEXT}) gin_trgm_ops)"
         ))
         .await?;
         Ok(())
