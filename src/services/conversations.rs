@@ -30,6 +30,8 @@ pub const CHANNELS: &[&str] = &[
 pub const STATUSES: &[&str] = &["open", "closed"];
 /// `searchTerm` needs at least this many characters.
 pub const SEARCH_MIN: usize = 2;
+/// Up to this many matching contacts, a search is run as a list of contact ids.
+const SEARCH_INLINE_MAX: usize = 500;
 
 pub fn schema() -> Schema {
     use FieldType::*;
@@ -248,6 +250,44 @@ impl ConversationsService {
         Ok(params)
     }
 
+    /// A top-level `searchTerm` that matches few contacts becomes `contact_id $in [...]`:
+    /// the planner then starts from those contacts' conversations instead of walking
+    /// every open conversation in order looking for them. More matches keep the subquery.
+    async fn resolve_search(&self, mut params: Params) -> Result<Params> {
+        let Some(Value::String(term)) = params.query.get("searchTerm").cloned() else {
+            return Ok(params);
+        };
+        let term = term.trim();
+        if term.chars().count() < SEARCH_MIN {
+            return Ok(params); // the filter itself answers 400
+        }
+        let mut q = contact_search(params.principal()?.tenant_id, term);
+        q.limit(SEARCH_INLINE_MAX as u64 + 1);
+        let rows = self.0.db.query_all(&q).await?;
+        if rows.len() > SEARCH_INLINE_MAX {
+            return Ok(params);
+        }
+        let ids = rows
+            .iter()
+            .map(|r| r.try_get::<i64>("", "id"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let query = params.query.as_object_mut().expect("query object");
+        query.shift_remove("searchTerm");
+        let and = query
+            .entry("$and")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        match and {
+            Value::Array(items) => items.push(json!({ "contact_id": { "$in": ids } })),
+            _ => {
+                return Err(FeathersError::invalid(
+                    "$and",
+                    "must be an array of conditions",
+                ));
+            }
+        }
+        Ok(params)
+    }
+
     /// Checks the references a patch sets and keeps pipeline and stage consistent:
     /// a stage implies its pipeline; a new pipeline clears a stage of another.
     async fn check_patch<C: ConnectionTrait>(
@@ -346,6 +386,7 @@ async fn stage_pipeline<C: ConnectionTrait>(conn: &C, org: i64, stage: i64) -> R
 impl Service for ConversationsService {
     async fn find(&self, params: &Params) -> Result<Value> {
         let params = self.resolve_view(params).await?;
+        let params = self.resolve_search(params).await?;
         self.0._find(&self.0.db, &params).await
     }
     async fn get(&self, id: &Id, params: &Params) -> Result<Value> {
