@@ -76,10 +76,6 @@ impl Registry {
     pub fn subscribe(&self) -> broadcast::Receiver<ServiceEvent> {
         self.events.subscribe()
     }
-
-    pub fn paths(&self) -> impl Iterator<Item = &str> {
-        self.services.keys().map(String::as_str)
-    }
 }
 
 /// A service as callers use it: the same methods, plus events after writes.

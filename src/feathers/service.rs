@@ -29,15 +29,6 @@ pub struct Params {
 }
 
 impl Params {
-    /// Parameters for an internal call on behalf of `principal`.
-    pub fn internal(principal: Principal, query: Value) -> Self {
-        Self {
-            query,
-            principal: Some(principal),
-            provider: None,
-            headers: HashMap::new(),
-        }
-    }
     /// The caller, or 401 when there is none.
     pub fn principal(&self) -> Result<&Principal> {
         self.principal
