@@ -6,6 +6,7 @@ pub mod conversation_counts;
 mod m0001_foundation;
 mod m0002_messages;
 pub mod m0003_contact_search;
+mod m0004_message_counts;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_foundation::Migration),
             Box::new(m0002_messages::Migration),
             Box::new(m0003_contact_search::Migration),
+            Box::new(m0004_message_counts::Migration),
         ]
     }
 }

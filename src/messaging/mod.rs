@@ -2,6 +2,7 @@
 //! ones (rules, placeholders, wire payloads) and idempotent creates.
 
 pub mod compose;
+pub mod counts;
 pub mod idempotency;
 pub mod placeholders;
 pub mod store;

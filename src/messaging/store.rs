@@ -67,6 +67,9 @@ pub fn options(channel: &'static str) -> SqlOptions {
         .paginate(PAGE_DEFAULT, Some(PAGE_MAX))
         .default_sort(vec![("created_at", Direction::Desc)])
         .fixed("channel", channel)
+        .counter(std::sync::Arc::new(super::counts::MessageCounter {
+            channel,
+        }))
 }
 
 /// A message about to be stored.

@@ -1320,3 +1320,84 @@ async fn messages_of_a_removed_conversation_disappear_with_it() {
         .await;
     assert_error(status, &body, 404, "NotFound");
 }
+
+#[actix_web::test]
+async fn message_list_totals_match_a_real_count_after_writes() {
+    let app = spawn_app().await;
+    let org = app.org.org_id;
+    let (_, sms) = channel_conversation(&app, &app.org, "sms").await;
+    let (_, webchat) = channel_conversation(&app, &app.org, "webchat").await;
+    let types = [
+        "text", "reaction", "note", "image", "reaction", "text", "activity",
+    ];
+    let mut ids = Vec::new();
+    for (i, message_type) in types.iter().cycle().take(40).enumerate() {
+        let conversation = if i % 3 == 0 { webchat } else { sms };
+        let channel = if i % 3 == 0 { "webchat" } else { "sms" };
+        ids.push((
+            channel,
+            insert_message(&app, org, conversation, channel, |d| {
+                d.message_type = message_type.to_string()
+            })
+            .await,
+        ));
+    }
+    // Soft deletes through the API, a hard delete and a retyping in SQL.
+    for (channel, id) in ids.iter().step_by(5) {
+        let (status, body) = app.delete(&format!("{}/{id}", read_path(channel))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    exec_sql(
+        &app,
+        &format!("DELETE FROM messages WHERE id = {}", ids[1].1),
+    )
+    .await;
+    exec_sql(
+        &app,
+        &format!(
+            "UPDATE messages SET message_type = 'reaction' WHERE id = {}",
+            ids[2].1
+        ),
+    )
+    .await;
+
+    let filters = [
+        ("", ""),
+        (
+            "&message_type[$ne]=reaction",
+            " AND message_type <> 'reaction'",
+        ),
+        ("&message_type=note", " AND message_type = 'note'"),
+        (
+            "&message_type[$in][]=text&message_type[$in][]=image",
+            " AND message_type IN ('text', 'image')",
+        ),
+        (
+            "&message_type[$nin][]=reaction&message_type[$nin][]=activity",
+            " AND message_type NOT IN ('reaction', 'activity')",
+        ),
+        ("&direction=inbound", " AND direction = 'inbound'"),
+    ];
+    for (conversation, channel) in [(sms, "sms"), (webchat, "webchat")] {
+        for (query, sql) in filters {
+            let path = format!(
+                "{}?conversation_id={conversation}{query}&$limit=0",
+                read_path(channel)
+            );
+            let expected = sql_i64(
+                &app,
+                &format!(
+                    "SELECT COUNT(*) FROM messages WHERE conversation_id = {conversation} AND deleted_at IS NULL{sql}"
+                ),
+            )
+            .await;
+            assert_eq!(total_of(&app, &path).await, expected, "{path}");
+        }
+    }
+    // The wrong channel's path sees none of them, counted or not.
+    let wrong = format!(
+        "{}?conversation_id={sms}&message_type[$ne]=reaction&$limit=0",
+        read_path("webchat")
+    );
+    assert_eq!(total_of(&app, &wrong).await, 0);
+}

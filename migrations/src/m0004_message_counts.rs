@@ -1,0 +1,140 @@
+//! Live messages per conversation and message type, kept by triggers in the
+//! same transaction as every insert, update and delete of `messages`, so a
+//! message list's `total` is a sum of a few rows instead of a count of them all.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::schema::*;
+use sea_orm_migration::sea_orm::DatabaseBackend;
+
+pub struct Migration;
+
+impl MigrationName for Migration {
+    fn name(&self) -> &str {
+        "m0004_message_counts"
+    }
+}
+
+const UPSERT: &str =
+    "INSERT INTO message_counts (organization_id, conversation_id, message_type, n)";
+const ON_CONFLICT: &str =
+    "ON CONFLICT (conversation_id, message_type) DO UPDATE SET n = message_counts.n + excluded.n";
+
+/// The net change of `source` (rows with a `d` of +1/-1) per conversation and type.
+fn apply(source: &str) -> String {
+    format!(
+        "{UPSERT} SELECT organization_id, conversation_id, message_type, SUM(d) FROM ({source}) x \
+         GROUP BY organization_id, conversation_id, message_type HAVING SUM(d) <> 0 {ON_CONFLICT}"
+    )
+}
+
+fn live(table: &str, d: i32) -> String {
+    format!(
+        "SELECT organization_id, conversation_id, message_type, {d} AS d FROM {table} WHERE deleted_at IS NULL"
+    )
+}
+
+fn postgres() -> Vec<String> {
+    vec![
+        format!(
+            "CREATE FUNCTION message_counts_apply() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF TG_OP = 'INSERT' THEN {}; ELSIF TG_OP = 'DELETE' THEN {}; ELSE {}; END IF; RETURN NULL; END $$",
+            apply(&live("new_rows", 1)),
+            apply(&live("old_rows", -1)),
+            apply(&format!("{} UNION ALL {}", live("new_rows", 1), live("old_rows", -1))),
+        ),
+        "CREATE TRIGGER message_counts_insert AFTER INSERT ON messages REFERENCING NEW TABLE AS new_rows \
+         FOR EACH STATEMENT EXECUTE FUNCTION message_counts_apply()"
+            .into(),
+        "CREATE TRIGGER message_counts_update AFTER UPDATE ON messages REFERENCING OLD TABLE AS old_rows \
+         NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION message_counts_apply()"
+            .into(),
+        "CREATE TRIGGER message_counts_delete AFTER DELETE ON messages REFERENCING OLD TABLE AS old_rows \
+         FOR EACH STATEMENT EXECUTE FUNCTION message_counts_apply()"
+            .into(),
+    ]
+}
+
+fn sqlite() -> Vec<String> {
+    let row = |alias: &str, d: i32| {
+        format!(
+            "SELECT {alias}.organization_id AS organization_id, {alias}.conversation_id AS conversation_id, \
+             {alias}.message_type AS message_type, {d} AS d WHERE {alias}.deleted_at IS NULL"
+        )
+    };
+    vec![
+        format!(
+            "CREATE TRIGGER message_counts_insert AFTER INSERT ON messages BEGIN {}; END",
+            apply(&row("NEW", 1))
+        ),
+        format!(
+            "CREATE TRIGGER message_counts_update AFTER UPDATE OF deleted_at, message_type, conversation_id ON messages \
+             BEGIN {}; {}; END",
+            apply(&row("OLD", -1)),
+            apply(&row("NEW", 1))
+        ),
+        format!(
+            "CREATE TRIGGER message_counts_delete AFTER DELETE ON messages BEGIN {}; END",
+            apply(&row("OLD", -1))
+        ),
+    ]
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(Alias::new("message_counts"))
+                .col(big_integer(Alias::new("organization_id")))
+                .col(big_integer(Alias::new("conversation_id")))
+                .col(string(Alias::new("message_type")))
+                .col(big_integer(Alias::new("n")))
+                .primary_key(
+                    Index::create()
+                        .col(Alias::new("conversation_id"))
+                        .col(Alias::new("message_type")),
+                )
+                .to_owned(),
+        )
+        .await?;
+        let statements = match m.get_database_backend() {
+            DatabaseBackend::Postgres => postgres(),
+            _ => sqlite(),
+        };
+        let db = m.get_connection();
+        // Messages stored before this migration are counted once, here.
+        db.execute_unprepared(&apply(&live("messages", 1))).await?;
+        for sql in statements {
+            db.execute_unprepared(&sql).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let db = m.get_connection();
+        for trigger in [
+            "message_counts_insert",
+            "message_counts_update",
+            "message_counts_delete",
+        ] {
+            let on = if m.get_database_backend() == DatabaseBackend::Postgres {
+                " ON messages"
+            } else {
+                ""
+            };
+            db.execute_unprepared(&format!("DROP TRIGGER IF EXISTS {trigger}{on}"))
+                .await?;
+        }
+        if m.get_database_backend() == DatabaseBackend::Postgres {
+            db.execute_unprepared("DROP FUNCTION IF EXISTS message_counts_apply()")
+                .await?;
+        }
+        m.drop_table(
+            Table::drop()
+                .table(Alias::new("message_counts"))
+                .if_exists()
+                .to_owned(),
+        )
+        .await
+    }
+}
