@@ -87,10 +87,15 @@ pub async fn seed(
     let exec = |sql: String| {
         let txn = &txn;
         async move {
-            txn.execute_unprepared(&sql)
+            let started = std::time::Instant::now();
+            let result = txn
+                .execute_unprepared(&sql)
                 .await
                 .map(|_| ())
-                .map_err(|e| format!("{e}: {}", &sql[..sql.len().min(200)]))
+                .map_err(|e| format!("{e}: {}", &sql[..sql.len().min(200)]));
+            let statement: String = sql.chars().take(60).collect();
+            tracing::debug!(seconds = started.elapsed().as_secs_f64(), %statement, "seed step");
+            result
         }
     };
     exec(format!(
@@ -156,6 +161,13 @@ pub async fn seed(
             exec(format!("DROP INDEX {name}")).await?;
         }
     }
+    if pg {
+        // Bulk load without per-row foreign-key checks and count triggers (the ids come
+        // from the rows just inserted); the counts are rebuilt in one pass below. More
+        // memory for the index builds at the end.
+        exec("SET LOCAL session_replication_role = replica".into()).await?;
+        exec("SET LOCAL maintenance_work_mem = '512MB'".into()).await?;
+    }
     exec(format!(
         "INSERT INTO contacts (organization_id, first_name, last_name, email, phone, created_at, updated_at) \
          SELECT {org}, 'First' || i, 'Last' || i, 'contact' || i || '@example.com', '+1555' || (1000000 + i), {ts}, {ts} FROM {}",
@@ -181,11 +193,6 @@ pub async fn seed(
         })
         .collect();
     let last = ago("(c.id * 7919) % 2592000");
-    if pg {
-        // Bulk load without per-row foreign-key checks and count triggers (the ids come
-        // from the rows just inserted); the counts are rebuilt in one pass below.
-        exec("SET LOCAL session_replication_role = replica".into()).await?;
-    }
     exec(format!(
         "INSERT INTO conversations (organization_id, contact_id, channel, status, assigned_user_id, assigned_ai_assistant_id, \
          pipeline_id, pipeline_stage_id, unread_count, waiting_since, last_interaction_at, created_at, updated_at) \

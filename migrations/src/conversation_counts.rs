@@ -50,14 +50,6 @@ const SOURCE_COLUMNS: &[&str] = &[
     "unread_count",
 ];
 
-fn dimension_sql(name: &str) -> &'static str {
-    DIMENSIONS
-        .iter()
-        .find(|(n, _, _)| *n == name)
-        .map(|(_, sql, _)| *sql)
-        .expect("known dimension")
-}
-
 fn column_list() -> String {
     DIMENSIONS
         .iter()
@@ -66,23 +58,41 @@ fn column_list() -> String {
         .join(", ")
 }
 
-/// `SELECT` of the per-grouping rows of the conversations in `source` (aliased `r`,
-/// with a `d` column of +1/-1).
-fn grouping_rows(source: &str, slot: &str) -> String {
+/// One pass over the conversations in `source` (aliased `r`, with a `d` column of
+/// +1/-1): their net count per organization and full combination of dimensions,
+/// with one column per dimension.
+fn combinations(source: &str) -> String {
+    let dims = DIMENSIONS
+        .iter()
+        .map(|(name, sql, _)| format!("{sql} AS {name}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let group = DIMENSIONS
+        .iter()
+        .map(|(_, sql, _)| *sql)
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT r.organization_id, {dims}, SUM(r.d) AS d FROM {source} r GROUP BY r.organization_id, {group}"
+    )
+}
+
+/// `SELECT` of the per-grouping rows of the combinations in `from` (aliased `c`).
+fn grouping_rows(from: &str, slot: &str) -> String {
     GROUPINGS
         .iter()
         .enumerate()
         .map(|(g, dims)| {
             let key = dims
                 .iter()
-                .map(|d| format!("COALESCE(CAST({} AS TEXT), '~')", dimension_sql(d)))
+                .map(|d| format!("COALESCE(CAST(c.{d} AS TEXT), '~')"))
                 .collect::<Vec<_>>()
                 .join(" || '|' || ");
             let values = DIMENSIONS
                 .iter()
-                .map(|(name, sql, ty)| {
+                .map(|(name, _, ty)| {
                     if dims.contains(name) {
-                        format!("{sql} AS {name}")
+                        format!("c.{name} AS {name}")
                     } else {
                         // Typed, so that every branch of the UNION agrees (PostgreSQL insists).
                         format!("CAST(NULL AS {ty}) AS {name}")
@@ -90,16 +100,27 @@ fn grouping_rows(source: &str, slot: &str) -> String {
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
-            format!("SELECT r.organization_id, {g} AS grp, {key} AS combo, {slot} AS slot, {values}, r.d FROM {source} r")
+            format!("SELECT c.organization_id, {g} AS grp, {key} AS combo, {slot} AS slot, {values}, c.d FROM {from} c")
         })
         .collect::<Vec<_>>()
         .join(" UNION ALL ")
 }
 
-fn upsert(rows: &str) -> String {
+/// The upsert of the counts changed by the conversations in `source`. With `cte`, the
+/// combinations are computed once in a `WITH` (not allowed in SQLite trigger bodies).
+fn upsert(source: &str, slot: &str, cte: bool) -> String {
     let cols = column_list();
+    let (with, from) = if cte {
+        (
+            format!("WITH combos AS ({}) ", combinations(source)),
+            "combos".to_string(),
+        )
+    } else {
+        (String::new(), format!("({})", combinations(source)))
+    };
+    let rows = grouping_rows(&from, slot);
     format!(
-        "INSERT INTO conversation_counts (organization_id, grp, combo, slot, {cols}, n) \
+        "{with}INSERT INTO conversation_counts (organization_id, grp, combo, slot, {cols}, n) \
          SELECT organization_id, grp, combo, slot, {cols}, SUM(d) FROM ({rows}) x \
          GROUP BY organization_id, grp, combo, slot, {cols} HAVING SUM(d) <> 0 \
          ON CONFLICT (organization_id, grp, combo, slot) DO UPDATE SET n = conversation_counts.n + excluded.n"
@@ -121,9 +142,9 @@ pub fn postgres_triggers() -> Vec<String> {
          IF TG_OP = 'INSERT' THEN {}; \
          ELSIF TG_OP = 'DELETE' THEN {}; \
          ELSE {}; END IF; RETURN NULL; END $$",
-        upsert(&grouping_rows(live_new, slot)),
-        upsert(&grouping_rows(live_old, slot)),
-        upsert(&grouping_rows(&both, slot)),
+        upsert(live_new, slot, true),
+        upsert(live_old, slot, true),
+        upsert(&both, slot, true),
     );
     vec![
         function,
@@ -153,16 +174,16 @@ pub fn sqlite_triggers() -> Vec<String> {
     vec![
         format!(
             "CREATE TRIGGER conversation_counts_insert AFTER INSERT ON conversations BEGIN {}; END",
-            upsert(&grouping_rows(&row("NEW", 1), "0"))
+            upsert(&row("NEW", 1), "0", false)
         ),
         format!(
             "CREATE TRIGGER conversation_counts_update AFTER UPDATE OF {watched} ON conversations BEGIN {}; {}; END",
-            upsert(&grouping_rows(&row("OLD", -1), "0")),
-            upsert(&grouping_rows(&row("NEW", 1), "0"))
+            upsert(&row("OLD", -1), "0", false),
+            upsert(&row("NEW", 1), "0", false)
         ),
         format!(
             "CREATE TRIGGER conversation_counts_delete AFTER DELETE ON conversations BEGIN {}; END",
-            upsert(&grouping_rows(&row("OLD", -1), "0"))
+            upsert(&row("OLD", -1), "0", false)
         ),
     ]
 }
@@ -176,6 +197,6 @@ pub fn rebuild(organization_id: i64) -> Vec<String> {
     );
     vec![
         format!("DELETE FROM conversation_counts WHERE organization_id = {organization_id}"),
-        upsert(&grouping_rows(&live, "0")),
+        upsert(&live, "0", true),
     ]
 }
