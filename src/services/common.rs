@@ -3,7 +3,7 @@
 
 use crate::feathers::sql::parse_id;
 use crate::feathers::{
-    Direction, FeathersError, Field, FieldType, Params, Result, Schema, SqlOptions,
+    Direction, FeathersError, Field, FieldType, Id, Params, Result, Schema, SqlOptions, SqlService,
 };
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
@@ -98,4 +98,33 @@ pub fn selected(params: &Params, field: &str) -> bool {
         Some(Value::Array(items)) => items.iter().any(|v| v.as_str() == Some(field)),
         _ => true,
     }
+}
+
+/// 403 unless the caller is an admin or the user named by the record's `owner_field`
+/// (404 first when the record is not the caller's organization's).
+pub async fn require_owner_or_admin(
+    sql: &SqlService,
+    id: &Id,
+    params: &Params,
+    owner_field: &str,
+) -> Result<()> {
+    let principal = params.principal()?;
+    let record = sql
+        ._get(
+            &sql.db,
+            id,
+            &Params {
+                query: Value::Null,
+                ..params.clone()
+            },
+        )
+        .await?;
+    if principal.role != crate::auth::ADMIN
+        && record[owner_field].as_i64() != Some(principal.user_id)
+    {
+        return Err(FeathersError::forbidden(
+            "Only its owner or an admin may change this record",
+        ));
+    }
+    Ok(())
 }

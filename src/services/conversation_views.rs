@@ -2,8 +2,7 @@
 //! over conversations. Everyone in the organization sees them; their owner or an
 //! admin changes them. `GET /conversations?view_id=N` applies one.
 
-use super::common::{single, tenant_options, tenant_schema};
-use crate::auth::ADMIN;
+use super::common::{require_owner_or_admin, single, tenant_options, tenant_schema};
 use crate::feathers::schema::Source;
 use crate::feathers::sql::WriteMode;
 use crate::feathers::{
@@ -92,30 +91,6 @@ pub async fn load_query<C: ConnectionTrait>(conn: &C, org: i64, id: i64) -> Resu
         .transpose()?)
 }
 
-impl ConversationViewsService {
-    /// 403 unless the caller owns the view or is an admin.
-    async fn check_owner(&self, id: &Id, params: &Params) -> Result<()> {
-        let principal = params.principal()?;
-        let view = self
-            .0
-            ._get(
-                &self.0.db,
-                id,
-                &Params {
-                    query: Value::Null,
-                    ..params.clone()
-                },
-            )
-            .await?;
-        if principal.role != ADMIN && view["owner_user_id"].as_i64() != Some(principal.user_id) {
-            return Err(FeathersError::forbidden(
-                "Only the view's owner or an admin may change it",
-            ));
-        }
-        Ok(())
-    }
-}
-
 #[async_trait]
 impl Service for ConversationViewsService {
     async fn find(&self, params: &Params) -> Result<Value> {
@@ -149,12 +124,12 @@ impl Service for ConversationViewsService {
     async fn patch(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {
         single(id, "patch")?;
         check_query(&data, params)?;
-        self.check_owner(id.expect("single"), params).await?;
+        require_owner_or_admin(&self.0, id.expect("single"), params, "owner_user_id").await?;
         self.0.patch(id, data, params).await
     }
     async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
         single(id, "remove")?;
-        self.check_owner(id.expect("single"), params).await?;
+        require_owner_or_admin(&self.0, id.expect("single"), params, "owner_user_id").await?;
         self.0.remove(id, params).await
     }
 }

@@ -120,7 +120,8 @@ impl MessagesService {
         self.store(txn, &draft, params).await
     }
 
-    async fn conversation<C: ConnectionTrait>(
+    /// The caller's live conversation named by the body; 400 when it is of another channel.
+    pub async fn conversation<C: ConnectionTrait>(
         &self,
         conn: &C,
         body: &Body,

@@ -55,18 +55,8 @@ impl TransformOutgoingService {
         ])?;
         let principal = params.principal()?;
         body.check_organization(principal)?;
-        let id = body
-            .conversation_id
-            .ok_or_else(|| FeathersError::invalid("conversation_id", "is required"))?;
-        let conversation = compose::load_conversation(txn, principal.tenant_id, id).await?;
+        let conversation = self.messages.conversation(txn, &body, params).await?;
         let channel = self.messages.channel;
-        if conversation.channel != channel.as_str() {
-            return Err(FeathersError::bad_request(format!(
-                "Conversation {id} is a {} conversation, not {}",
-                conversation.channel,
-                channel.as_str()
-            )));
-        }
         let ctx = Context {
             channel,
             conversation: &conversation,

@@ -5,9 +5,8 @@
 //! caller-given `{{variables}}`, rendered when a message is sent with
 //! `predefined_message_id`.
 
-use super::common::{single, tenant_options, tenant_schema};
+use super::common::{require_owner_or_admin, single, tenant_options, tenant_schema};
 use super::messages::{TxCreate, idempotent_create};
-use crate::auth::ADMIN;
 use crate::feathers::sql::WriteMode;
 use crate::feathers::{
     Direction, FeathersError, Field, FieldType, Id, Params, Result, Service, SqlService,
@@ -67,29 +66,6 @@ impl PredefinedMessagesService {
             .default_sort(vec![("title", Direction::Asc)]);
         Self(SqlService::new(db, options))
     }
-
-    async fn check_owner(&self, id: &Id, params: &Params) -> Result<()> {
-        let principal = params.principal()?;
-        let record = self
-            .0
-            ._get(
-                &self.0.db,
-                id,
-                &Params {
-                    query: Value::Null,
-                    ..params.clone()
-                },
-            )
-            .await?;
-        if principal.role != ADMIN
-            && record["created_by_user_id"].as_i64() != Some(principal.user_id)
-        {
-            return Err(FeathersError::forbidden(
-                "Only its creator or an admin may change a predefined message",
-            ));
-        }
-        Ok(())
-    }
 }
 
 #[async_trait]
@@ -144,12 +120,12 @@ impl Service for PredefinedMessagesService {
     }
     async fn patch(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {
         single(id, "patch")?;
-        self.check_owner(id.expect("single"), params).await?;
+        require_owner_or_admin(&self.0, id.expect("single"), params, "created_by_user_id").await?;
         self.0.patch(id, data, params).await
     }
     async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
         single(id, "remove")?;
-        self.check_owner(id.expect("single"), params).await?;
+        require_owner_or_admin(&self.0, id.expect("single"), params, "created_by_user_id").await?;
         self.0.remove(id, params).await
     }
 }
