@@ -21,6 +21,41 @@ pub struct TestApp {
     pub org: Tenant,
 }
 
+impl Drop for TestApp {
+    /// Drops the test's database: PostgreSQL ones with `WITH (FORCE)` (the app still
+    /// holds connections), SQLite files by deleting them.
+    fn drop(&mut self) {
+        let url = self.database_url.clone();
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            let file = path.split('?').next().unwrap_or(path).to_string();
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{file}{suffix}"));
+            }
+            return;
+        }
+        let (Ok(admin), Some((_, name))) =
+            (std::env::var("TEST_DATABASE_URL"), url.rsplit_once('/'))
+        else {
+            return;
+        };
+        let name = name.to_string();
+        // A thread of its own: this runs inside the test's runtime, which cannot block on itself.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let db = sea_orm::Database::connect(&admin).await.ok()?;
+                db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
 /// One organization as seen by one of its users.
 #[derive(Clone, Debug)]
 pub struct Tenant {
