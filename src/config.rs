@@ -74,3 +74,35 @@ impl Settings {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(env: &str, secret: &str) -> Settings {
+        Settings {
+            env: env.into(),
+            host: "127.0.0.1".into(),
+            port: 0,
+            database_url: "sqlite::memory:".into(),
+            jwt_secret: secret.into(),
+            jwt_audience: "https://yourdomain.com".into(),
+            jwt_expires_secs: 60,
+            max_body_bytes: 1024,
+            auto_migrate: true,
+            conformance_fixture: false,
+            max_connections: 1,
+        }
+    }
+
+    #[test]
+    fn production_refuses_the_default_or_a_short_secret() {
+        let err = settings("production", DEFAULT_JWT_SECRET)
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("JWT_SECRET"), "{err}");
+        assert!(settings("production", "short").validate().is_err());
+        assert!(settings("production", &"s".repeat(32)).validate().is_ok());
+        assert!(settings("default", DEFAULT_JWT_SECRET).validate().is_ok());
+    }
+}
