@@ -871,32 +871,37 @@ impl SqlService {
         let query = self.parse_query(params)?;
         let cond = self.id_condition(id, &query, params)?;
         let select = query.select.as_deref();
-        let rows = match self.options.soft_delete_column {
+        // Read what is about to go (shaped as asked, as it was), then remove exactly what
+        // matched: a soft delete only sets its column, so the answer is the record as it was.
+        let by_id = [(self.options.schema.id.to_string(), Direction::Asc)];
+        let rows = self
+            .select_rows(conn, cond.clone(), &by_id, None, 0, select)
+            .await?;
+        let returning = Alias::new(self.options.schema.id);
+        let removed = match self.options.soft_delete_column {
             Some(column) => {
-                let now = sea_orm::sea_query::Value::ChronoDateTimeUtc(Some(Utc::now()));
-                self.update_where(conn, cond, &[], &[(column, now)], select)
-                    .await?
+                let mut stmt = SqlQuery::update();
+                stmt.table(Alias::new(self.options.table))
+                    .value(Alias::new(column), Utc::now())
+                    .cond_where(cond)
+                    .returning_col(returning);
+                conn.query_all(&stmt).await?
             }
             None => {
-                // Read what is about to go (shaped as asked), then delete exactly what matched.
-                let by_id = [(self.options.schema.id.to_string(), Direction::Asc)];
-                let rows = self
-                    .select_rows(conn, cond.clone(), &by_id, None, 0, select)
-                    .await?;
                 let mut stmt = SqlQuery::delete();
                 stmt.from_table(Alias::new(self.options.table))
                     .cond_where(cond)
-                    .returning_col(Alias::new(self.options.schema.id));
-                let deleted: std::collections::HashSet<i64> = self
-                    .returned_ids(conn.query_all(&stmt).await?)?
-                    .into_iter()
-                    .collect();
-                let id = self.options.schema.id;
-                rows.into_iter()
-                    .filter(|r| r[id].as_i64().is_some_and(|i| deleted.contains(&i)))
-                    .collect()
+                    .returning_col(returning);
+                conn.query_all(&stmt).await?
             }
         };
+        let removed: std::collections::HashSet<i64> =
+            self.returned_ids(removed)?.into_iter().collect();
+        let id_field = self.options.schema.id;
+        let rows = rows
+            .into_iter()
+            .filter(|r| r[id_field].as_i64().is_some_and(|i| removed.contains(&i)))
+            .collect();
         single_or_many(id, rows)
     }
 }
