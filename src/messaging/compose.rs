@@ -88,7 +88,9 @@ impl Body {
         }
     }
 
-    fn media(&self) -> Result<Option<Value>> {
+    /// The media fields as stored (`None` without any); `file_type`, `file_size` and a
+    /// location (`s3_key` or `s3_path`) are required together.
+    pub fn media(&self) -> Result<Option<Value>> {
         let any = self.s3_key.is_some()
             || self.s3_path.is_some()
             || self.file_type.is_some()

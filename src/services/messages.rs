@@ -233,7 +233,7 @@ fn inbound_draft(
             "is for messages from a user",
         ));
     }
-    let media = body_media(body)?;
+    let media = body.media()?;
     let mime = media
         .as_ref()
         .and_then(|m| m["file_type"].as_str())
@@ -264,26 +264,6 @@ fn inbound_draft(
         idempotency_key: None,
         created_at: now,
     })
-}
-
-fn body_media(body: &Body) -> Result<Option<Value>> {
-    if body.file_type.is_none()
-        && body.s3_key.is_none()
-        && body.s3_path.is_none()
-        && body.file_size.is_none()
-    {
-        return Ok(None);
-    }
-    let (Some(file_type), Some(file_size)) = (&body.file_type, body.file_size) else {
-        return Err(FeathersError::invalid(
-            "file_type",
-            "file_type and file_size are required with media",
-        ));
-    };
-    Ok(Some(serde_json::json!({
-        "s3_key": body.s3_key, "s3_path": body.s3_path, "file_name": body.file_name,
-        "file_type": file_type, "file_size": file_size, "conversation_file_id": body.conversation_file_id,
-    })))
 }
 
 async fn playground_conversation<C: ConnectionTrait>(

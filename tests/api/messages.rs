@@ -17,20 +17,7 @@ const CHANNELS: [&str; 6] = [
     "playground",
 ];
 const SEND_CHANNELS: [&str; 4] = ["whatsapp", "instagram", "messenger", "webchat"];
-const SEND_STYLES: [&str; 12] = [
-    "celebration",
-    "fireworks",
-    "lasers",
-    "love",
-    "confetti",
-    "balloons",
-    "spotlight",
-    "echo",
-    "invisible",
-    "gentle",
-    "loud",
-    "slam",
-];
+use inbox_gateway::channels::transform::SEND_STYLES;
 
 fn id_of(record: &Value) -> i64 {
     record["id"]
@@ -980,7 +967,7 @@ async fn sms_sends_text_mms_send_styles_and_replies_in_the_same_conversation() {
         json!({"body": "Menu", "to_number": "+15550001111", "media_urls": ["s3://files/org/1/menu.png"]})
     );
 
-    for style in SEND_STYLES {
+    for &style in SEND_STYLES {
         let message = app
             .create(
                 path,
