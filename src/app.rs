@@ -50,6 +50,7 @@ impl Application {
                 &settings.jwt_audience,
                 settings.jwt_expires_secs,
             ),
+            cache: Default::default(),
         });
         let mut registry = Registry::new();
         crate::services::register(&mut registry, &db, &auth, settings.conformance_fixture);

@@ -23,8 +23,12 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     } else {
         options.max_connections(max_connections).min_connections(1);
     }
+    // The pool pings a connection when it takes it back; pinging again on every checkout
+    // would add a third round trip to each query. Only a connection idle long enough to
+    // have been dropped (server restart, proxy, firewall) is tested before use.
     options
         .acquire_timeout(Duration::from_secs(10))
+        .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .sqlx_logging(false);
     Database::connect(options).await
 }

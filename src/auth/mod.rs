@@ -1,12 +1,14 @@
 //! Authentication (JWT and API keys), roles, and the principal every service is scoped by.
 
 pub mod api_key;
+pub mod cache;
 pub mod jwt;
 pub mod password;
 
 use crate::feathers::rest::Authenticator;
 use crate::feathers::{FeathersError, Id, Params, Principal, Result, Service};
 use async_trait::async_trait;
+use cache::{Credential, PrincipalCache};
 use jwt::JwtKeys;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
@@ -75,6 +77,8 @@ pub fn bearer_token(headers: &HashMap<String, String>) -> Option<&str> {
 pub struct AuthContext {
     pub db: DatabaseConnection,
     pub keys: JwtKeys,
+    /// Callers resolved in the last few seconds.
+    pub cache: PrincipalCache,
 }
 
 impl AuthContext {
@@ -92,7 +96,43 @@ impl AuthContext {
         Ok((user, claims))
     }
 
+    /// The principal for a verified token: its user must still exist, in the token's
+    /// organization.
+    async fn principal_for_token(&self, token: &str) -> Result<Principal> {
+        let claims = self.keys.verify(token)?;
+        let id = claims
+            .sub
+            .parse::<i64>()
+            .map_err(|_| FeathersError::not_authenticated("jwt malformed"))?;
+        let credential = Credential::User {
+            id,
+            organization_id: claims.organization_id,
+        };
+        if let Some(principal) = self.cache.get(&credential) {
+            return Ok(principal);
+        }
+        let (user, _) = self.user_for_token(token).await?;
+        let principal = Principal {
+            tenant_id: user.organization_id,
+            user_id: user.id,
+            role: user.role,
+            strategy: "jwt".into(),
+        };
+        self.cache.insert(credential, principal.clone());
+        Ok(principal)
+    }
+
     async fn principal_for_api_key(&self, key: &str) -> Result<Principal> {
+        let credential = Credential::ApiKey(api_key::hash(key));
+        if let Some(principal) = self.cache.get(&credential) {
+            return Ok(principal);
+        }
+        let principal = self.read_api_key(key).await?;
+        self.cache.insert(credential, principal.clone());
+        Ok(principal)
+    }
+
+    async fn read_api_key(&self, key: &str) -> Result<Principal> {
         let mut q = Query::select();
         q.expr_as(
             Expr::col((Alias::new("k"), Alias::new("id"))),
@@ -162,13 +202,7 @@ impl Authenticator for AuthContext {
         let Some(token) = bearer_token(headers) else {
             return Ok(None);
         };
-        let (user, _) = self.user_for_token(token).await?;
-        Ok(Some(Principal {
-            tenant_id: user.organization_id,
-            user_id: user.id,
-            role: user.role,
-            strategy: "jwt".into(),
-        }))
+        self.principal_for_token(token).await.map(Some)
     }
 }
 
@@ -188,6 +222,9 @@ pub struct AdminWrites<S>(pub S);
 impl<S: Service> Service for AdminWrites<S> {
     async fn find(&self, params: &Params) -> Result<Value> {
         self.0.find(params).await
+    }
+    async fn find_raw(&self, params: &Params) -> Result<Box<serde_json::value::RawValue>> {
+        self.0.find_raw(params).await
     }
     async fn get(&self, id: &Id, params: &Params) -> Result<Value> {
         self.0.get(id, params).await

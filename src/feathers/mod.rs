@@ -6,6 +6,7 @@ pub mod qs;
 pub mod query;
 pub mod registry;
 pub mod rest;
+pub mod rows;
 pub mod schema;
 pub mod service;
 pub mod sql;

@@ -5,6 +5,7 @@
 use super::error::{FeathersError, Result};
 use super::service::{Id, Params, Service};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::broadcast;
@@ -89,6 +90,9 @@ pub struct ServiceHandle<'a> {
 impl ServiceHandle<'_> {
     pub async fn find(&self, params: &Params) -> Result<Value> {
         self.service.find(params).await
+    }
+    pub async fn find_raw(&self, params: &Params) -> Result<Box<RawValue>> {
+        self.service.find_raw(params).await
     }
     pub async fn get(&self, id: &Id, params: &Params) -> Result<Value> {
         self.service.get(id, params).await

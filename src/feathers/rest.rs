@@ -5,15 +5,18 @@
 
 use super::error::{FeathersError, Result};
 use super::qs;
-use super::registry::{Access, Registry};
+use super::registry::{Access, Registry, ServiceHandle};
 use super::service::{Params, Principal};
 use actix_web::http::Method;
+use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// Resolves the caller from request headers (JWT, API key, ...).
 #[async_trait]
@@ -43,25 +46,34 @@ pub async fn dispatch(
             } else {
                 tracing::info!(code = err.code(), message = %err.message, "request refused");
             }
-            respond(err.code(), err.to_json())
+            respond(err.code(), Reply::Value(err.to_json()))
         }
     }
 }
 
-fn respond(status: u16, body: Value) -> HttpResponse {
+/// A service's answer: a value, or JSON text a service wrote itself.
+enum Reply {
+    Value(Value),
+    Raw(Box<RawValue>),
+}
+
+fn respond(status: u16, body: Reply) -> HttpResponse {
     let status =
         actix_web::http::StatusCode::from_u16(status).unwrap_or(actix_web::http::StatusCode::OK);
-    if body.is_null() {
-        return HttpResponse::NoContent().finish();
+    match body {
+        Reply::Value(Value::Null) => HttpResponse::NoContent().finish(),
+        Reply::Value(value) => HttpResponse::build(status).json(value),
+        Reply::Raw(raw) => HttpResponse::build(status)
+            .content_type(ContentType::json())
+            .body(Box::<str>::from(raw).into_string()),
     }
-    HttpResponse::build(status).json(body)
 }
 
 async fn handle(
     req: &HttpRequest,
     payload: web::Payload,
     state: &RestState,
-) -> Result<(u16, Value)> {
+) -> Result<(u16, Reply)> {
     let path = req.path().trim_matches('/');
     let (handle, id) = match state.registry.service(path) {
         Some(handle) => (handle, None),
@@ -108,27 +120,40 @@ async fn handle(
         headers,
     };
     let span = tracing::info_span!("service", path = handle.path, method = %method, id = id.as_deref().unwrap_or(""));
-    let _enter = span.enter();
-    let id = id.as_ref();
-    match method {
+    call(req, payload, state, &handle, id.as_ref(), params)
+        .instrument(span)
+        .await
+}
+
+/// Calls the service method the verb and the id name.
+async fn call(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &RestState,
+    handle: &ServiceHandle<'_>,
+    id: Option<&String>,
+    params: Params,
+) -> Result<(u16, Reply)> {
+    let value = |(status, value): (u16, Value)| (status, Reply::Value(value));
+    match req.method().clone() {
         Method::GET | Method::HEAD => match id {
-            Some(id) => Ok((200, handle.get(id, &params).await?)),
-            None => Ok((200, handle.find(&params).await?)),
+            Some(id) => Ok((200, Reply::Value(handle.get(id, &params).await?))),
+            None => Ok((200, Reply::Raw(handle.find_raw(&params).await?))),
         },
         Method::POST if id.is_none() => {
             let data = read_body(req, payload, state.max_body_bytes, &params).await?;
             let result = handle.create(data, &params).await?;
-            Ok((handle.create_status(&params), result))
+            Ok(value((handle.create_status(&params), result)))
         }
         Method::PUT => {
             let data = read_body(req, payload, state.max_body_bytes, &params).await?;
-            Ok((200, handle.update(id, data, &params).await?))
+            Ok(value((200, handle.update(id, data, &params).await?)))
         }
         Method::PATCH => {
             let data = read_body(req, payload, state.max_body_bytes, &params).await?;
-            Ok((200, handle.patch(id, data, &params).await?))
+            Ok(value((200, handle.patch(id, data, &params).await?)))
         }
-        Method::DELETE => Ok((200, handle.remove(id, &params).await?)),
+        Method::DELETE => Ok(value((200, handle.remove(id, &params).await?))),
         Method::POST => Err(FeathersError::method_not_allowed(
             "Method POST not allowed on a record",
         )),

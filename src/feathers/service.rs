@@ -3,6 +3,7 @@
 use super::error::{FeathersError, Result};
 use async_trait::async_trait;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::collections::HashMap;
 
 /// Who is calling: the authenticated principal, resolved by an [`Authenticator`](super::rest::Authenticator).
@@ -54,6 +55,13 @@ fn unsupported(method: &str) -> FeathersError {
 pub trait Service: Send + Sync {
     async fn find(&self, _params: &Params) -> Result<Value> {
         Err(unsupported("find"))
+    }
+    /// `find` as JSON text, what REST sends. Services that read rows straight to JSON
+    /// override it; the default serializes `find`.
+    async fn find_raw(&self, params: &Params) -> Result<Box<RawValue>> {
+        let value = self.find(params).await?;
+        serde_json::value::to_raw_value(&value)
+            .map_err(|e| FeathersError::general(format!("could not serialize: {e}")))
     }
     async fn get(&self, _id: &Id, _params: &Params) -> Result<Value> {
         Err(unsupported("get"))

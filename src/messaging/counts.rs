@@ -4,10 +4,8 @@
 //! back to `COUNT(*)`.
 
 use crate::feathers::sql::{TotalCounter, comparison};
-use crate::feathers::{FieldType, Filter, Op, Result, Typed};
-use async_trait::async_trait;
-use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use crate::feathers::{FieldType, Filter, Op, Typed};
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Query, SelectStatement};
 
 /// Counts for the message path bound to `channel`.
 pub struct MessageCounter {
@@ -18,17 +16,9 @@ fn col(table: &str, name: &str) -> Expr {
     Expr::col((Alias::new(table), Alias::new(name)))
 }
 
-#[async_trait]
 impl TotalCounter for MessageCounter {
-    async fn total(
-        &self,
-        db: &DatabaseConnection,
-        tenant_id: Option<i64>,
-        filters: &[Filter],
-    ) -> Result<Option<i64>> {
-        let Some(org) = tenant_id else {
-            return Ok(None);
-        };
+    fn total_query(&self, tenant_id: Option<i64>, filters: &[Filter]) -> Option<SelectStatement> {
+        let org = tenant_id?;
         let mut conversation = None;
         let mut cond = Condition::all();
         for filter in filters {
@@ -40,7 +30,7 @@ impl TotalCounter for MessageCounter {
                 } if field == "conversation_id" && conversation.is_none() => {
                     match values.as_slice() {
                         [Typed::Int(id)] => conversation = Some(*id),
-                        _ => return Ok(None),
+                        _ => return None,
                     }
                 }
                 Filter::Cmp { field, .. } if field == "organization_id" => {} // already the caller's
@@ -56,12 +46,10 @@ impl TotalCounter for MessageCounter {
                         values,
                     ));
                 }
-                _ => return Ok(None),
+                _ => return None,
             }
         }
-        let Some(conversation) = conversation else {
-            return Ok(None);
-        };
+        let conversation = conversation?;
         // The path shows a conversation's messages only when it is of the path's channel.
         let mut of_channel = Query::select();
         of_channel
@@ -80,11 +68,6 @@ impl TotalCounter for MessageCounter {
         .and_where(col("message_counts", "conversation_id").eq(conversation))
         .and_where(Expr::exists(of_channel))
         .cond_where(cond);
-        let row = db.query_one(&q).await?;
-        Ok(Some(
-            row.map(|r| r.try_get::<i64>("", "total"))
-                .transpose()?
-                .unwrap_or(0),
-        ))
+        Some(q)
     }
 }

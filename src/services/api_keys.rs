@@ -1,7 +1,7 @@
 //! `/api-keys`: machine keys for integrations, created by an admin. The key is in
 //! the create answer only; the server keeps its hash.
 
-use crate::auth::{api_key, require_admin};
+use crate::auth::{SharedAuth, api_key, require_admin};
 use crate::feathers::sql::WriteMode;
 use crate::feathers::{
     Direction, FeathersError, Field, FieldType, Id, Params, Result, Schema, Service, SqlOptions,
@@ -35,18 +35,22 @@ pub fn schema() -> Schema {
     )
 }
 
-pub struct ApiKeysService(pub SqlService);
+/// API keys; removing one clears the authentication cache.
+pub struct ApiKeysService(pub SqlService, SharedAuth);
 
 impl ApiKeysService {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self(SqlService::new(
-            db,
-            SqlOptions::new("api_keys", schema())
-                .tenant("organization_id")
-                .timestamps("created_at", "updated_at")
-                .paginate(10, Some(50))
-                .default_sort(vec![("id", Direction::Asc)]),
-        ))
+    pub fn new(db: DatabaseConnection, auth: SharedAuth) -> Self {
+        Self(
+            SqlService::new(
+                db,
+                SqlOptions::new("api_keys", schema())
+                    .tenant("organization_id")
+                    .timestamps("created_at", "updated_at")
+                    .paginate(10, Some(50))
+                    .default_sort(vec![("id", Direction::Asc)]),
+            ),
+            auth,
+        )
     }
 }
 
@@ -100,6 +104,8 @@ impl Service for ApiKeysService {
     }
     async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
         require_admin(params)?;
-        self.0.remove(id, params).await
+        let removed = self.0.remove(id, params).await?;
+        self.1.cache.clear();
+        Ok(removed)
     }
 }

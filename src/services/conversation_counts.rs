@@ -4,11 +4,9 @@
 //! that holds all of them. Anything else falls back to `COUNT(*)`.
 
 use crate::feathers::sql::{TotalCounter, comparison};
-use crate::feathers::{FieldType, Filter, Op, Result, Typed};
-use async_trait::async_trait;
+use crate::feathers::{FieldType, Filter, Op, Typed};
 use migrations::conversation_counts::GROUPINGS;
-use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Query, SelectStatement};
 use std::collections::BTreeSet;
 
 /// Conversation columns that are dimensions as they are, with their types.
@@ -76,30 +74,17 @@ fn translate(filter: &Filter, dims: &mut BTreeSet<&'static str>) -> Option<Condi
     }
 }
 
-#[async_trait]
 impl TotalCounter for ConversationCounter {
-    async fn total(
-        &self,
-        db: &DatabaseConnection,
-        tenant_id: Option<i64>,
-        filters: &[Filter],
-    ) -> Result<Option<i64>> {
-        let Some(org) = tenant_id else {
-            return Ok(None);
-        };
+    fn total_query(&self, tenant_id: Option<i64>, filters: &[Filter]) -> Option<SelectStatement> {
+        let org = tenant_id?;
         let mut dims = BTreeSet::new();
-        let Some(cond) = translate(&Filter::And(filters.to_vec()), &mut dims) else {
-            return Ok(None);
-        };
-        let Some(grouping) = GROUPINGS
+        let cond = translate(&Filter::And(filters.to_vec()), &mut dims)?;
+        let grouping = GROUPINGS
             .iter()
             .enumerate()
             .filter(|(_, g)| dims.iter().all(|d| g.contains(d)))
             .min_by_key(|(_, g)| g.len())
-            .map(|(i, _)| i as i32)
-        else {
-            return Ok(None);
-        };
+            .map(|(i, _)| i as i32)?;
         let mut q = Query::select();
         q.expr_as(
             Expr::cust("CAST(COALESCE(SUM(n), 0) AS BIGINT)"),
@@ -109,12 +94,7 @@ impl TotalCounter for ConversationCounter {
         .and_where(col("organization_id").eq(org))
         .and_where(col("grp").eq(grouping))
         .cond_where(cond);
-        let row = db.query_one(&q).await?;
-        Ok(Some(
-            row.map(|r| r.try_get::<i64>("", "total"))
-                .transpose()?
-                .unwrap_or(0),
-        ))
+        Some(q)
     }
 }
 

@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, LikeExpr, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -203,6 +204,12 @@ impl ConversationsService {
 
     /// Replaces `view_id` with the saved view's query: its filters are ANDed with
     /// the request's, and its `$sort` applies when the request has none.
+    /// A find's params with the saved view and the search term resolved.
+    async fn find_params(&self, params: &Params) -> Result<Params> {
+        let params = self.resolve_view(params).await?;
+        self.resolve_search(params).await
+    }
+
     async fn resolve_view(&self, params: &Params) -> Result<Params> {
         let mut params = params.clone();
         let Some(view_id) = crate::feathers::query::take_key(&mut params.query, "view_id") else {
@@ -385,9 +392,12 @@ async fn stage_pipeline<C: ConnectionTrait>(conn: &C, org: i64, stage: i64) -> R
 #[async_trait]
 impl Service for ConversationsService {
     async fn find(&self, params: &Params) -> Result<Value> {
-        let params = self.resolve_view(params).await?;
-        let params = self.resolve_search(params).await?;
+        let params = self.find_params(params).await?;
         self.0._find(&self.0.db, &params).await
+    }
+    async fn find_raw(&self, params: &Params) -> Result<Box<RawValue>> {
+        let params = self.find_params(params).await?;
+        self.0._find_raw(&self.0.db, &params).await
     }
     async fn get(&self, id: &Id, params: &Params) -> Result<Value> {
         let params = self.resolve_view(params).await?;

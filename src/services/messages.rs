@@ -17,6 +17,7 @@ use chrono::Utc;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::str::FromStr;
 
 /// A create that runs inside a transaction the caller opened.
@@ -216,6 +217,14 @@ impl MessagesService {
 }
 
 /// A message from the contact, as the playground simulates it.
+/// A message list is always one conversation's: `conversation_id` is required.
+fn require_conversation(params: &Params) -> Result<()> {
+    match params.query.get("conversation_id") {
+        Some(_) => Ok(()),
+        None => Err(FeathersError::invalid("conversation_id", "is required")),
+    }
+}
+
 fn inbound_draft(
     body: &Body,
     conversation: &ConversationRow,
@@ -308,12 +317,13 @@ impl TxCreate for MessagesService {
 
 #[async_trait]
 impl Service for MessagesService {
-    /// Needs `conversation_id`: a message list is always one conversation's.
     async fn find(&self, params: &Params) -> Result<Value> {
-        if params.query.get("conversation_id").is_none() {
-            return Err(FeathersError::invalid("conversation_id", "is required"));
-        }
+        require_conversation(params)?;
         self.sql.find(params).await
+    }
+    async fn find_raw(&self, params: &Params) -> Result<Box<RawValue>> {
+        require_conversation(params)?;
+        self.sql.find_raw(params).await
     }
     async fn get(&self, id: &Id, params: &Params) -> Result<Value> {
         self.sql.get(id, params).await

@@ -37,12 +37,12 @@ pub fn register(
     registry.use_service(
         "users",
         Access::Authenticated,
-        Arc::new(users::UsersService(users::sql(db.clone()))),
+        Arc::new(users::UsersService(users::sql(db.clone()), auth.clone())),
     );
     registry.use_service(
         "api-keys",
         Access::Authenticated,
-        Arc::new(api_keys::ApiKeysService::new(db.clone())),
+        Arc::new(api_keys::ApiKeysService::new(db.clone(), auth.clone())),
     );
     registry.use_service(
         "contacts",

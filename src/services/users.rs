@@ -1,7 +1,7 @@
 //! `/users`: the people of an organization. Everyone reads; admins create, change
 //! roles and remove; a user may change their own name and password.
 
-use crate::auth::{ADMIN, ROLES, password, require_admin};
+use crate::auth::{ADMIN, ROLES, SharedAuth, password, require_admin};
 use crate::feathers::sql::WriteMode;
 use crate::feathers::{
     Direction, FeathersError, Field, FieldType, Id, Params, Result, Schema, Service, SqlOptions,
@@ -61,7 +61,8 @@ pub async fn public_user(db: &DatabaseConnection, id: i64) -> Result<Value> {
         .ok_or_else(|| FeathersError::no_record(id))
 }
 
-pub struct UsersService(pub SqlService);
+/// Users; every change clears the authentication cache (a role or a user may be gone).
+pub struct UsersService(pub SqlService, pub SharedAuth);
 
 const MIN_PASSWORD: usize = 8;
 
@@ -173,11 +174,14 @@ impl Service for UsersService {
                 .ok_or_else(|| FeathersError::no_record(id))?;
         }
         txn.commit().await?;
+        self.1.cache.clear();
         Ok(result)
     }
     async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
         require_admin(params)?;
-        self.0.remove(id, params).await
+        let removed = self.0.remove(id, params).await?;
+        self.1.cache.clear();
+        Ok(removed)
     }
 }
 

@@ -70,6 +70,9 @@ async fn default_order_is_most_recent_interaction_then_id() {
     let page = get_ok(&app, "/conversations?$skip=10").await;
     assert_eq!(ids(&page), expected[10..]);
     assert_eq!(page["total"], 12);
+    // Past the end: no rows, and still the exact total (read apart from the page then).
+    let page = get_ok(&app, "/conversations?$skip=12&status=open").await;
+    assert_eq!((page["total"].clone(), ids(&page).len()), (json!(12), 0));
     let page = get_ok(&app, "/conversations?$limit=1").await;
     assert_eq!(
         records(&page)[0]["last_interaction_at"],
