@@ -44,10 +44,14 @@ run() {
   wrk -t2 -c64 -d"$DURATION" --latency -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT$path" \
     | grep -E "Requests/sec|50%|99%|Non-2xx|Socket errors"
 }
+# Warm up (connections, caches, plans) before measuring.
+wrk -t2 -c64 -d5s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/conversations?\$limit=50&status=open" >/dev/null
 run "(a) open, newest first" '/conversations?$limit=50&status=open&$sort[last_interaction_at]=-1'
 run "(b) same, skip 5000" '/conversations?$limit=50&status=open&$sort[last_interaction_at]=-1&$skip=5000'
 run "(a') open + assigned user" '/conversations?$limit=50&status=open&assigned_user_id=5&$sort[last_interaction_at]=-1'
-run "(a'') open + channel not playground + stage" '/conversations?$limit=50&status=open&channel[$ne]=playground&$sort[last_interaction_at]=-1'
+run "(a'') open + channel not playground" '/conversations?$limit=50&status=open&channel[$ne]=playground&$sort[last_interaction_at]=-1'
+run "(a3) open + pipeline stage" '/conversations?$limit=50&status=open&pipeline_stage_id=1&$sort[last_interaction_at]=-1'
+run "(a4) open + whatsapp" '/conversations?$limit=50&status=open&channel=whatsapp&$sort[last_interaction_at]=-1'
 run "(c) get by id" "/conversations/$ONE"
 run "(d) open + searchTerm" '/conversations?$limit=50&status=open&$sort[last_interaction_at]=-1&searchTerm=first12345'
 run "(m1) messages, first page" "/conversation-messages-$CHANNEL?conversation_id=$CONV&\$limit=50&\$sort[created_at]=-1&message_type[\$ne]=reaction"

@@ -9,6 +9,8 @@ use sea_orm::{QueryResult, TryGetable};
 use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
+use sqlx::Row as _;
+use sqlx::postgres::PgRow;
 
 /// The shape of a selected row: the id column first, then `fields`, then each embed's
 /// columns (rows are read by index in that order).
@@ -60,6 +62,22 @@ fn get<T: TryGetable, E: serde::ser::Error>(row: &QueryResult, index: usize) -> 
 impl Serialize for Column<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let (row, i) = (self.row, self.index);
+        if let Some(pg) = row.try_as_pg_row() {
+            // The common types borrow PostgreSQL's binary values as they are.
+            match self.ty {
+                FieldType::String | FieldType::Enum(_) => {
+                    return pg_get::<Option<&str>, _>(pg, i)?.serialize(s);
+                }
+                FieldType::Integer => return pg_get::<Option<i64>, _>(pg, i)?.serialize(s),
+                FieldType::Boolean => return pg_get::<Option<bool>, _>(pg, i)?.serialize(s),
+                FieldType::Timestamp => {
+                    return pg_get::<Option<DateTime<Utc>>, _>(pg, i)?
+                        .map(|t| format_timestamp(&t))
+                        .serialize(s);
+                }
+                FieldType::Number | FieldType::Json => {}
+            }
+        }
         match self.ty {
             FieldType::String | FieldType::Enum(_) => {
                 get::<Option<String>, _>(row, i)?.serialize(s)
@@ -69,13 +87,23 @@ impl Serialize for Column<'_> {
             FieldType::Number => get::<Option<f64>, _>(row, i)?
                 .map(number_to_json)
                 .serialize(s),
-            FieldType::Timestamp => match get::<Option<DateTime<Utc>>, _>(row, i)? {
-                Some(t) => s.serialize_str(&format_timestamp(&t)),
-                None => s.serialize_none(),
-            },
+            FieldType::Timestamp => get::<Option<DateTime<Utc>>, _>(row, i)?
+                .map(|t| format_timestamp(&t))
+                .serialize(s),
             FieldType::Json => get::<Option<Value>, _>(row, i)?.serialize(s),
         }
     }
+}
+
+/// Column `index` of a PostgreSQL row, decoded without a copy. The schema fixes each
+/// column's type, so the driver's per-value type check is skipped (its integer decoder
+/// reads any integer width).
+fn pg_get<'r, T: sqlx::Decode<'r, sqlx::Postgres>, E: serde::ser::Error>(
+    row: &'r PgRow,
+    index: usize,
+) -> Result<T, E> {
+    row.try_get_unchecked::<T, _>(index)
+        .map_err(|e| E::custom(format!("column {index}: {e}")))
 }
 
 /// An embedded record's columns, or null when the join found none.
