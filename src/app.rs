@@ -3,6 +3,7 @@
 use crate::auth::{AuthContext, jwt::JwtKeys};
 use crate::config::Settings;
 use crate::feathers::Registry;
+use crate::feathers::rate_limit::RateLimit;
 use crate::feathers::rest::{RestState, dispatch};
 use actix_web::dev::Server;
 use actix_web::{App, HttpResponse, HttpServer, web};
@@ -10,6 +11,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::json;
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 use tracing_actix_web::TracingLogger;
 
 /// A bound, not yet running server.
@@ -59,6 +61,10 @@ impl Application {
             registry: registry.clone(),
             authenticator: auth,
             max_body_bytes: settings.max_body_bytes,
+            rate_limit: RateLimit::new(
+                settings.rate_limit_requests,
+                Duration::from_secs(settings.rate_limit_window_secs),
+            ),
         });
         let ready_db = web::Data::new(db.clone());
         let server = HttpServer::new(move || {

@@ -22,6 +22,10 @@ pub struct Settings {
     pub auto_migrate: bool,
     pub conformance_fixture: bool,
     pub max_connections: u32,
+    /// Requests each organization may make per `rate_limit_window_secs` on each
+    /// instance; 0 turns the limit off.
+    pub rate_limit_requests: u64,
+    pub rate_limit_window_secs: u64,
 }
 
 fn default_env() -> String {
@@ -92,6 +96,8 @@ mod tests {
             auto_migrate: true,
             conformance_fixture: false,
             max_connections: 1,
+            rate_limit_requests: 0,
+            rate_limit_window_secs: 3600,
         }
     }
 

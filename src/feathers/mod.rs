@@ -4,6 +4,7 @@
 pub mod error;
 pub mod qs;
 pub mod query;
+pub mod rate_limit;
 pub mod registry;
 pub mod rest;
 pub mod rows;

@@ -3,8 +3,9 @@
 //! Feathers error JSON for everything that goes wrong (unknown path, bad JSON,
 //! oversize body, unsupported verb).
 
-use super::error::{FeathersError, Result};
+use super::error::{ErrorKind, FeathersError, Result};
 use super::qs;
+use super::rate_limit::RateLimit;
 use super::registry::{Access, Registry, ServiceHandle};
 use super::service::{Params, Principal};
 use actix_web::http::Method;
@@ -30,6 +31,8 @@ pub struct RestState {
     pub registry: Arc<Registry>,
     pub authenticator: Arc<dyn Authenticator>,
     pub max_body_bytes: usize,
+    /// Requests per tenant and window; `None`: no limit.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// The catch-all handler that serves every service path.
@@ -46,7 +49,17 @@ pub async fn dispatch(
             } else {
                 tracing::info!(code = err.code(), message = %err.message, "request refused");
             }
-            respond(err.code(), Reply::Value(err.to_json()))
+            let retry_after = (err.kind == ErrorKind::TooManyRequests)
+                .then(|| err.data.as_ref()?.get("retryAfter")?.as_u64())
+                .flatten();
+            let mut response = respond(err.code(), Reply::Value(err.to_json()));
+            if let Some(seconds) = retry_after {
+                response.headers_mut().insert(
+                    actix_web::http::header::RETRY_AFTER,
+                    actix_web::http::header::HeaderValue::from(seconds),
+                );
+            }
+            response
         }
     }
 }
@@ -112,6 +125,9 @@ async fn handle(
     let principal = state.authenticator.authenticate(&headers).await?;
     if handle.access == Access::Authenticated && principal.is_none() {
         return Err(FeathersError::not_authenticated("Not authenticated"));
+    }
+    if let (Some(limit), Some(principal)) = (&state.rate_limit, &principal) {
+        limit.check(principal.tenant_id)?;
     }
     let params = Params {
         query: qs::parse(req.query_string())?,

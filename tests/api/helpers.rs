@@ -78,6 +78,8 @@ pub fn settings(database_url: &str) -> Settings {
         auto_migrate: true,
         conformance_fixture: true,
         max_connections: 4,
+        rate_limit_requests: 1000,
+        rate_limit_window_secs: 3600,
     }
 }
 

@@ -14,5 +14,6 @@ mod idempotency;
 mod messages;
 mod pipelines;
 mod predefined_messages;
+mod rate_limit;
 mod tenant_isolation_domain;
 mod users;
