@@ -73,6 +73,14 @@ pub fn bearer_token(headers: &HashMap<String, String>) -> Option<&str> {
     }
 }
 
+/// The user id a token's `sub` carries.
+fn user_id(claims: &jwt::Claims) -> Result<i64> {
+    claims
+        .sub
+        .parse::<i64>()
+        .map_err(|_| FeathersError::not_authenticated("jwt malformed"))
+}
+
 /// Resolves `Authorization` (JWT) or `x-api-key` to a principal.
 pub struct AuthContext {
     pub db: DatabaseConnection,
@@ -85,33 +93,30 @@ impl AuthContext {
     /// Verifies a token and loads its user, who must still exist.
     pub async fn user_for_token(&self, token: &str) -> Result<(UserRow, jwt::Claims)> {
         let claims = self.keys.verify(token)?;
-        let id = claims
-            .sub
-            .parse::<i64>()
-            .map_err(|_| FeathersError::not_authenticated("jwt malformed"))?;
-        let user = find_user(&self.db, Some(id), None)
+        let user = self.user_for_claims(&claims).await?;
+        Ok((user, claims))
+    }
+
+    /// The user a verified token names, in the token's organization.
+    async fn user_for_claims(&self, claims: &jwt::Claims) -> Result<UserRow> {
+        find_user(&self.db, Some(user_id(claims)?), None)
             .await?
             .filter(|u| u.organization_id == claims.organization_id)
-            .ok_or_else(|| FeathersError::not_authenticated("Not authenticated"))?;
-        Ok((user, claims))
+            .ok_or_else(|| FeathersError::not_authenticated("Not authenticated"))
     }
 
     /// The principal for a verified token: its user must still exist, in the token's
     /// organization.
     async fn principal_for_token(&self, token: &str) -> Result<Principal> {
         let claims = self.keys.verify(token)?;
-        let id = claims
-            .sub
-            .parse::<i64>()
-            .map_err(|_| FeathersError::not_authenticated("jwt malformed"))?;
         let credential = Credential::User {
-            id,
+            id: user_id(&claims)?,
             organization_id: claims.organization_id,
         };
         if let Some(principal) = self.cache.get(&credential) {
             return Ok(principal);
         }
-        let (user, _) = self.user_for_token(token).await?;
+        let user = self.user_for_claims(&claims).await?;
         let principal = Principal {
             tenant_id: user.organization_id,
             user_id: user.id,

@@ -422,17 +422,15 @@ impl SqlService {
     ///
     /// `total`, a one-value query, is selected as the last column of every row, so a
     /// page and its total take one round trip.
-    #[allow(clippy::too_many_arguments)]
     async fn query_rows<C: ConnectionTrait>(
         &self,
         conn: &C,
         cond: Condition,
-        sort: &[(String, Direction)],
-        limit: Option<u64>,
-        skip: u64,
+        paging: Paging<'_>,
         shape: &RowShape<'_>,
         total: Option<SelectStatement>,
     ) -> Result<Vec<QueryResult>> {
+        let Paging { sort, limit, skip } = paging;
         let table = Alias::new(self.options.table);
         let mut stmt = SqlQuery::select();
         stmt.from(table.clone());
@@ -476,7 +474,7 @@ impl SqlService {
     ) -> Result<Vec<Value>> {
         let shape = self.shape(select);
         let rows = self
-            .query_rows(conn, cond, sort, limit, skip, &shape, None)
+            .query_rows(conn, cond, Paging { sort, limit, skip }, &shape, None)
             .await?;
         rows.iter()
             .map(|row| serde_json::to_value(Row { shape: &shape, row }).map_err(column_error))
@@ -510,16 +508,12 @@ impl SqlService {
         let cond = self.condition(&query, params)?;
         let shape = self.shape(query.select.as_deref());
         let Some(paginate) = self.options.paginate else {
-            let rows = (self.query_rows(
-                conn,
-                cond,
-                &query.sort,
-                query.limit,
-                query.skip,
-                &shape,
-                None,
-            ))
-            .await?;
+            let paging = Paging {
+                sort: &query.sort,
+                limit: query.limit,
+                skip: query.skip,
+            };
+            let rows = self.query_rows(conn, cond, paging, &shape, None).await?;
             return Ok(Found {
                 page: None,
                 select: query.select,
@@ -532,17 +526,13 @@ impl SqlService {
         };
         let total_query = self.total_query(&cond, &query, params)?;
         let rows = if limit > 0 {
+            let paging = Paging {
+                sort: &query.sort,
+                limit: Some(limit),
+                skip: query.skip,
+            };
             let total = Some(total_query.clone());
-            (self.query_rows(
-                conn,
-                cond,
-                &query.sort,
-                Some(limit),
-                query.skip,
-                &shape,
-                total,
-            ))
-            .await?
+            self.query_rows(conn, cond, paging, &shape, total).await?
         } else {
             Vec::new()
         };
@@ -951,6 +941,14 @@ pub fn comparison(c: Expr, ty: FieldType, nullable: bool, op: Op, values: &[Type
         Op::NotLike => c.not_like(text(&values[0])),
         Op::ILike => Expr::expr(Func::lower(c)).like(text(&values[0]).to_lowercase()),
     }
+}
+
+/// Which rows of the matching ones: in `sort` order, `skip` then at most `limit`.
+#[derive(Clone, Copy)]
+struct Paging<'a> {
+    sort: &'a [(String, Direction)],
+    limit: Option<u64>,
+    skip: u64,
 }
 
 /// A find's result before it is serialized.
