@@ -7,6 +7,7 @@ mod m0001_foundation;
 mod m0002_messages;
 pub mod m0003_contact_search;
 mod m0004_message_counts;
+mod m0005_conversation_versions;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_messages::Migration),
             Box::new(m0003_contact_search::Migration),
             Box::new(m0004_message_counts::Migration),
+            Box::new(m0005_conversation_versions::Migration),
         ]
     }
 }

@@ -1,6 +1,7 @@
 //! A generic Feathers 5 service layer: services, schemas, the query language, a
 //! SQL adapter and the REST transport. Nothing in here knows the domain.
 
+pub mod anchors;
 pub mod error;
 pub mod qs;
 pub mod query;

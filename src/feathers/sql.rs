@@ -3,6 +3,7 @@
 //! services wrap it and add their rules; the hook-less `_find`/`_get`/... take a
 //! connection so a wrapper can run them inside its own transaction.
 
+use super::anchors::{AnchorQuery, AnchoredPage, Anchors};
 use super::error::{FeathersError, Result};
 use super::query::{Direction, Filter, Op, Query};
 use super::rows::{Page, Row, RowShape, Rows, column_error};
@@ -53,6 +54,12 @@ pub trait VirtualFilters: Send + Sync {
         value: &Typed,
         principal: Option<&Principal>,
     ) -> Result<Condition>;
+
+    /// Whether the filter reads only the row's own columns (no other table, no
+    /// clock), so that it changes only when the row does (see [`Anchors`]).
+    fn row_local(&self, _name: &str) -> bool {
+        false
+    }
 }
 
 /// Answers `total` without counting rows, when the filters allow it.
@@ -81,6 +88,8 @@ pub struct SqlOptions {
     pub default_sort: Vec<(&'static str, Direction)>,
     pub virtuals: Option<Arc<dyn VirtualFilters>>,
     pub counter: Option<Arc<dyn TotalCounter>>,
+    /// Deep pages start from remembered anchors (needs a tenant and a versions table).
+    pub anchors: Option<Arc<Anchors>>,
     /// Records embedded through a many-to-one key, read with a LEFT JOIN in the same query.
     pub embeds: Vec<Embed>,
     /// Columns this service is bound to: every query matches them, every insert sets them
@@ -103,6 +112,7 @@ impl SqlOptions {
             default_sort: Vec::new(),
             virtuals: None,
             counter: None,
+            anchors: None,
             fixed: Vec::new(),
             embeds: Vec::new(),
         }
@@ -157,6 +167,12 @@ impl SqlOptions {
     }
     pub fn counter(mut self, c: Arc<dyn TotalCounter>) -> Self {
         self.counter = Some(c);
+        self
+    }
+    /// Deep pages from anchors, validated by the per-tenant change counts the database
+    /// keeps in `versions_table` (see [`Anchors`]).
+    pub fn anchored(mut self, versions_table: &'static str) -> Self {
+        self.anchors = Some(Arc::new(Anchors::new(versions_table)));
         self
     }
 }
@@ -367,30 +383,41 @@ impl SqlService {
         }
     }
 
-    fn apply_sort(&self, stmt: &mut SelectStatement, sort: &[(String, Direction)]) {
-        let owned: Vec<(String, Direction)>;
-        let sort = if sort.is_empty() {
-            owned = self
-                .options
-                .default_sort
-                .iter()
-                .map(|(f, d)| (f.to_string(), *d))
-                .collect();
-            &owned
-        } else {
-            sort
-        };
+    /// The sort a find uses: its `$sort` (or the default), then the id, which breaks
+    /// ties in the direction of the last key so that `$skip` pages are stable. Each
+    /// key with whether its column is nullable.
+    fn sort_keys<'a>(&'a self, sort: &'a [(String, Direction)]) -> Vec<(&'a str, Direction, bool)> {
         let id = self.options.schema.id;
-        for (field, dir) in sort.iter().filter(|(f, _)| f != id) {
-            let order = if *dir == Direction::Asc {
+        let given: Vec<(&str, Direction)> = if sort.is_empty() {
+            (self.options.default_sort.iter())
+                .map(|(f, d)| (*f, *d))
+                .collect()
+        } else {
+            sort.iter().map(|(f, d)| (f.as_str(), *d)).collect()
+        };
+        let last = given.last().map_or(Direction::Asc, |(_, d)| *d);
+        let mut keys: Vec<(&str, Direction, bool)> = given
+            .into_iter()
+            .filter(|(f, _)| *f != id)
+            .map(|(f, d)| {
+                let nullable = self.options.schema.field(f).is_some_and(|f| f.nullable);
+                (f, d, nullable)
+            })
+            .collect();
+        keys.push((id, last, false));
+        keys
+    }
+
+    fn apply_sort(&self, stmt: &mut SelectStatement, sort: &[(String, Direction)]) {
+        for (field, dir, nullable) in self.sort_keys(sort) {
+            let order = if dir == Direction::Asc {
                 Order::Asc
             } else {
                 Order::Desc
             };
-            let nullable = self.options.schema.field(field).is_some_and(|f| f.nullable);
             if nullable {
                 // PostgreSQL's default everywhere: nulls are larger than any value.
-                let nulls = if *dir == Direction::Asc {
+                let nulls = if dir == Direction::Asc {
                     NullOrdering::Last
                 } else {
                     NullOrdering::First
@@ -400,16 +427,6 @@ impl SqlService {
                 stmt.order_by(self.col_ref(field), order);
             }
         }
-        // The id breaks ties, in the direction of the last key, so `$skip` pages are stable.
-        let last = sort.last().map(|(_, d)| *d).unwrap_or(Direction::Asc);
-        stmt.order_by(
-            self.col_ref(id),
-            if last == Direction::Asc {
-                Order::Asc
-            } else {
-                Order::Desc
-            },
-        );
     }
 
     fn col_ref(&self, name: &str) -> (Alias, Alias) {
@@ -417,11 +434,12 @@ impl SqlService {
     }
 
     /// Rows matching `cond`, sorted and paged, shaped by `select`. A page past the first
-    /// finds its ids first (an index-only scan can skip rows without reading them), then
-    /// reads just those rows.
+    /// starts from an anchor where the service has them (see [`Anchors`]); otherwise
+    /// it finds its ids first (an index-only scan can skip rows without reading them),
+    /// then reads just those rows.
     ///
-    /// `total`, a one-value query, is selected as the last column of every row, so a
-    /// page and its total take one round trip.
+    /// `total`, a one-value query, is selected as the last column of every row (before
+    /// an anchored page's version), so a page and its total take one round trip.
     async fn query_rows<C: ConnectionTrait>(
         &self,
         conn: &C,
@@ -430,17 +448,32 @@ impl SqlService {
         shape: &RowShape<'_>,
         total: Option<SelectStatement>,
     ) -> Result<Vec<QueryResult>> {
-        let Paging { sort, limit, skip } = paging;
+        let Paging {
+            sort,
+            limit,
+            skip,
+            anchor_tenant,
+        } = paging;
         let table = Alias::new(self.options.table);
         let mut stmt = SqlQuery::select();
         stmt.from(table.clone());
         self.select_columns(&mut stmt, shape);
+        let version_at = shape.width() + usize::from(total.is_some());
         if let Some(total) = total {
             stmt.expr(Expr::SubQuery(None, Box::new(total.into())));
         }
         self.apply_sort(&mut stmt, sort);
         let backend = conn.get_database_backend();
-        let statement = if skip > 0 {
+        let anchored = match anchor_tenant {
+            Some(tenant) if skip > 0 => self.anchored_page(backend, &cond, sort, skip, tenant),
+            _ => None,
+        };
+        let statement = if let Some(page) = &anchored {
+            stmt.expr(page.version_column.clone())
+                .cond_where(cond)
+                .and_where(page.condition.clone());
+            paged(backend.build(&stmt), limit, 0)
+        } else if skip > 0 {
             let mut ids = SqlQuery::select();
             ids.column((table.clone(), Alias::new(self.options.schema.id)))
                 .from(table)
@@ -459,7 +492,82 @@ impl SqlService {
             stmt.cond_where(cond);
             paged(backend.build(&stmt), limit, 0)
         };
-        Ok(conn.query_all_raw(statement).await?)
+        let rows = conn.query_all_raw(statement).await?;
+        if let (Some(page), Some(anchors), Some(first)) =
+            (anchored, &self.options.anchors, rows.first())
+        {
+            let id = first.try_get_by_index::<i64>(0)?;
+            let version = first.try_get_by_index::<i64>(version_at)?;
+            anchors.remember(page, id, version);
+        }
+        Ok(rows)
+    }
+
+    /// A deep page's start as an anchor, when the service keeps versions and the sort
+    /// allows it: keys in one direction, none nullable (see [`Anchors`]).
+    fn anchored_page(
+        &self,
+        backend: DbBackend,
+        cond: &Condition,
+        sort: &[(String, Direction)],
+        skip: u64,
+        tenant: i64,
+    ) -> Option<AnchoredPage> {
+        let anchors = self.options.anchors.as_ref()?;
+        let tenant_column = self.options.tenant_column?;
+        let keys = self.sort_keys(sort);
+        let direction = keys.first()?.1;
+        if keys
+            .iter()
+            .any(|(_, d, nullable)| *d != direction || *nullable)
+        {
+            return None;
+        }
+        let mut keyed = SqlQuery::select();
+        for (field, _, _) in &keys {
+            keyed.column(self.col_ref(field));
+        }
+        keyed
+            .from(Alias::new(self.options.table))
+            .cond_where(cond.clone());
+        let mut sorted = keyed.clone();
+        self.apply_sort(&mut sorted, sort);
+        let versions = anchors.versions_table;
+        let mut version = SqlQuery::select();
+        version
+            .expr(Expr::cust(format!(
+                r#"CAST(COALESCE(SUM("{versions}"."v"), 0) AS BIGINT)"#
+            )))
+            .from(Alias::new(versions))
+            .and_where(col(versions, tenant_column).eq(tenant));
+        let query = AnchorQuery {
+            at_skip: paged(backend.build(&sorted), Some(1), skip),
+            keyed,
+            id: self.col(self.options.schema.id),
+            keys: keys.iter().map(|(field, _, _)| self.col(field)).collect(),
+            ascending: direction == Direction::Asc,
+            version,
+        };
+        Some(anchors.page(backend, query))
+    }
+
+    /// The tenant whose versions vouch for this find's anchors, when it may use them:
+    /// the service keeps versions and every filter reads only the row's own columns.
+    fn anchor_tenant(&self, query: &Query, params: &Params) -> Result<Option<i64>> {
+        if self.options.anchors.is_none() || !query.filters.iter().all(|f| self.row_local(f)) {
+            return Ok(None);
+        }
+        self.tenant_id(params)
+    }
+
+    fn row_local(&self, filter: &Filter) -> bool {
+        match filter {
+            Filter::And(parts) | Filter::Or(parts) => parts.iter().all(|f| self.row_local(f)),
+            Filter::Cmp { .. } => true,
+            Filter::Virtual { name, .. } => {
+                (self.options.virtuals.as_ref()).is_some_and(|v| v.row_local(name))
+            }
+        }
     }
 
     /// [`Self::query_rows`] as records.
@@ -474,7 +582,18 @@ impl SqlService {
     ) -> Result<Vec<Value>> {
         let shape = self.shape(select);
         let rows = self
-            .query_rows(conn, cond, Paging { sort, limit, skip }, &shape, None)
+            .query_rows(
+                conn,
+                cond,
+                Paging {
+                    sort,
+                    limit,
+                    skip,
+                    anchor_tenant: None,
+                },
+                &shape,
+                None,
+            )
             .await?;
         rows.iter()
             .map(|row| serde_json::to_value(Row { shape: &shape, row }).map_err(column_error))
@@ -507,11 +626,13 @@ impl SqlService {
         let query = self.parse_query(params)?;
         let cond = self.condition(&query, params)?;
         let shape = self.shape(query.select.as_deref());
+        let anchor_tenant = self.anchor_tenant(&query, params)?;
         let Some(paginate) = self.options.paginate else {
             let paging = Paging {
                 sort: &query.sort,
                 limit: query.limit,
                 skip: query.skip,
+                anchor_tenant,
             };
             let rows = self.query_rows(conn, cond, paging, &shape, None).await?;
             return Ok(Found {
@@ -530,6 +651,7 @@ impl SqlService {
                 sort: &query.sort,
                 limit: Some(limit),
                 skip: query.skip,
+                anchor_tenant,
             };
             let total = Some(total_query.clone());
             self.query_rows(conn, cond, paging, &shape, total).await?
@@ -949,6 +1071,8 @@ struct Paging<'a> {
     sort: &'a [(String, Direction)],
     limit: Option<u64>,
     skip: u64,
+    /// Set when a deep page may start from an anchor: the tenant whose versions count.
+    anchor_tenant: Option<i64>,
 }
 
 /// A find's result before it is serialized.

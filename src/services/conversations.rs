@@ -134,6 +134,11 @@ impl VirtualFilters for ConversationFilters {
             }
         })
     }
+
+    /// `waitingResponseOnly` reads the conversation itself; the others read contacts.
+    fn row_local(&self, name: &str) -> bool {
+        name == "waitingResponseOnly"
+    }
 }
 
 /// Checks the values of the virtual filters in `filters` (e.g. `searchTerm` length),
@@ -186,6 +191,7 @@ impl ConversationsService {
             .default_sort(vec![("last_interaction_at", Direction::Desc)])
             .virtuals(Arc::new(ConversationFilters))
             .counter(Arc::new(ConversationCounter))
+            .anchored("conversation_versions")
             .embed(Embed {
                 field: "contact",
                 table: "contacts",

@@ -7,6 +7,7 @@ mod contacts;
 mod conversation_counts;
 mod conversation_views;
 mod conversations;
+mod deep_pages;
 mod events;
 mod feathers_rest;
 mod helpers;
