@@ -123,12 +123,15 @@ fn upsert(source: &str, slot: &str, cte: bool) -> String {
         "{with}INSERT INTO conversation_counts (organization_id, grp, combo, slot, {cols}, n) \
          SELECT organization_id, grp, combo, slot, {cols}, SUM(d) FROM ({rows}) x \
          GROUP BY organization_id, grp, combo, slot, {cols} HAVING SUM(d) <> 0 \
+         ORDER BY organization_id, grp, combo, slot \
          ON CONFLICT (organization_id, grp, combo, slot) DO UPDATE SET n = conversation_counts.n + excluded.n"
     )
 }
 
 /// PostgreSQL: one trigger function for the three statements, over transition tables.
-pub fn postgres_triggers() -> Vec<String> {
+/// Its upserts lock count rows in key order (`ORDER BY` the conflict key), so two
+/// writers sharing a slot cannot deadlock on each other's rows.
+pub fn postgres_function() -> String {
     let slot = "(pg_backend_pid() % 4)";
     let live_new = "(SELECT *, 1 AS d FROM new_rows WHERE deleted_at IS NULL)";
     let live_old = "(SELECT *, -1 AS d FROM old_rows WHERE deleted_at IS NULL)";
@@ -137,7 +140,7 @@ pub fn postgres_triggers() -> Vec<String> {
         &live_new[1..live_new.len() - 1],
         &live_old[1..live_old.len() - 1]
     );
-    let function = format!(
+    format!(
         "CREATE OR REPLACE FUNCTION conversation_counts_apply() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
          IF TG_OP = 'INSERT' THEN {}; \
          ELSIF TG_OP = 'DELETE' THEN {}; \
@@ -145,9 +148,13 @@ pub fn postgres_triggers() -> Vec<String> {
         upsert(live_new, slot, true),
         upsert(live_old, slot, true),
         upsert(&both, slot, true),
-    );
+    )
+}
+
+/// PostgreSQL: the trigger function and the three statement-level triggers.
+pub fn postgres_triggers() -> Vec<String> {
     vec![
-        function,
+        postgres_function(),
         "CREATE TRIGGER conversation_counts_insert AFTER INSERT ON conversations REFERENCING NEW TABLE AS new_rows \
          FOR EACH STATEMENT EXECUTE FUNCTION conversation_counts_apply()"
             .into(),

@@ -8,6 +8,7 @@ mod m0002_messages;
 pub mod m0003_contact_search;
 mod m0004_message_counts;
 mod m0005_conversation_versions;
+mod m0006_ordered_count_locks;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_contact_search::Migration),
             Box::new(m0004_message_counts::Migration),
             Box::new(m0005_conversation_versions::Migration),
+            Box::new(m0006_ordered_count_locks::Migration),
         ]
     }
 }

@@ -23,7 +23,8 @@ const ON_CONFLICT: &str =
 fn apply(source: &str) -> String {
     format!(
         "{UPSERT} SELECT organization_id, conversation_id, message_type, SUM(d) FROM ({source}) x \
-         GROUP BY organization_id, conversation_id, message_type HAVING SUM(d) <> 0 {ON_CONFLICT}"
+         GROUP BY organization_id, conversation_id, message_type HAVING SUM(d) <> 0 \
+         ORDER BY conversation_id, message_type {ON_CONFLICT}"
     )
 }
 
@@ -33,15 +34,25 @@ fn live(table: &str, d: i32) -> String {
     )
 }
 
+/// PostgreSQL's trigger function; its upsert locks count rows in key order (see
+/// `conversation_counts::postgres_function`).
+pub fn postgres_function() -> String {
+    format!(
+        "CREATE OR REPLACE FUNCTION message_counts_apply() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+             IF TG_OP = 'INSERT' THEN {}; ELSIF TG_OP = 'DELETE' THEN {}; ELSE {}; END IF; RETURN NULL; END $$",
+        apply(&live("new_rows", 1)),
+        apply(&live("old_rows", -1)),
+        apply(&format!(
+            "{} UNION ALL {}",
+            live("new_rows", 1),
+            live("old_rows", -1)
+        )),
+    )
+}
+
 fn postgres() -> Vec<String> {
     vec![
-        format!(
-            "CREATE FUNCTION message_counts_apply() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
-             IF TG_OP = 'INSERT' THEN {}; ELSIF TG_OP = 'DELETE' THEN {}; ELSE {}; END IF; RETURN NULL; END $$",
-            apply(&live("new_rows", 1)),
-            apply(&live("old_rows", -1)),
-            apply(&format!("{} UNION ALL {}", live("new_rows", 1), live("old_rows", -1))),
-        ),
+        postgres_function(),
         "CREATE TRIGGER message_counts_insert AFTER INSERT ON messages REFERENCING NEW TABLE AS new_rows \
          FOR EACH STATEMENT EXECUTE FUNCTION message_counts_apply()"
             .into(),
