@@ -4,6 +4,15 @@ use migrations::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use std::time::Duration;
 
+/// Every statement is prepared once per connection and planned once (PostgreSQL
+/// startup option). The statements are templates (tenant, filters and keyset values
+/// bound; LIMIT and OFFSET literal), so one plan suits all their executions, while
+/// PostgreSQL's own choice replans each execution whenever the generic plan's
+/// estimate is above the custom plans' (it was for the page query once the counts
+/// table had grown: 0.3 ms of planning for 0.25 ms of execution; measured (a)
+/// 2,004 -> 2,663 requests/s, (c) 6,589 -> 8,002, the others equal or better).
+const GENERIC_PLANS: (&str, &str) = ("plan_cache_mode", "force_generic_plan");
+
 /// Connects; for a SQLite file URL, creates its directory first.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
@@ -29,7 +38,8 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     options
         .acquire_timeout(Duration::from_secs(10))
         .test_before_acquire_if_idle_for(Duration::from_secs(30))
-        .sqlx_logging(false);
+        .sqlx_logging(false)
+        .map_sqlx_postgres_opts(|pg| pg.options([GENERIC_PLANS]));
     Database::connect(options).await
 }
 

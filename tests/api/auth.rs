@@ -4,6 +4,7 @@
 use crate::helpers::*;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use reqwest::{Method, StatusCode};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 /// The harness' JWT secret and audience (see helpers::settings).
@@ -380,4 +381,23 @@ async fn every_service_but_authentication_needs_credentials() {
         err["message"],
         "Method `find` is not supported by this endpoint."
     );
+}
+
+#[actix_web::test]
+async fn postgres_connections_plan_each_statement_once() {
+    let app = spawn_app().await;
+    if app.db.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return; // SQLite prepares and plans each statement once anyway.
+    }
+    let row = app
+        .db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            "SHOW plan_cache_mode",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let mode: String = row.try_get_by_index(0).unwrap();
+    assert_eq!(mode, "force_generic_plan");
 }
