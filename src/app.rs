@@ -76,6 +76,7 @@ impl Application {
                 .route("/readyz", web::get().to(readyz))
                 .default_service(web::to(dispatch))
         })
+        .workers(workers(settings.workers_per_core))
         .listen(listener)
         .map_err(|e| e.to_string())?
         .run();
@@ -95,6 +96,12 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Worker threads: `per_core` for each CPU this process may use (at least one).
+fn workers(per_core: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (per_core * cores).max(1)
 }
 
 async fn healthz() -> HttpResponse {

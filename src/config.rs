@@ -22,6 +22,8 @@ pub struct Settings {
     pub auto_migrate: bool,
     pub conformance_fixture: bool,
     pub max_connections: u32,
+    /// HTTP worker threads per CPU (see `config/default.toml`).
+    pub workers_per_core: usize,
     /// Requests each organization may make per `rate_limit_window_secs` on each
     /// instance; 0 turns the limit off.
     pub rate_limit_requests: u64,
@@ -96,6 +98,7 @@ mod tests {
             auto_migrate: true,
             conformance_fixture: false,
             max_connections: 1,
+            workers_per_core: 1,
             rate_limit_requests: 0,
             rate_limit_window_secs: 3600,
         }

@@ -78,6 +78,7 @@ pub fn settings(database_url: &str) -> Settings {
         auto_migrate: true,
         conformance_fixture: true,
         max_connections: 4,
+        workers_per_core: 1,
         rate_limit_requests: 1000,
         rate_limit_window_secs: 3600,
     }
