@@ -9,6 +9,7 @@ use sea_orm::{QueryResult, TryGetable};
 use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sqlx::Row as _;
 use sqlx::postgres::PgRow;
 
@@ -75,7 +76,11 @@ impl Serialize for Column<'_> {
                         .map(|t| format_timestamp(&t))
                         .serialize(s);
                 }
-                FieldType::Number | FieldType::Json => {}
+                // jsonb: its text is written as it is, never parsed into a `Value`.
+                FieldType::Json => {
+                    return pg_get::<Option<&RawValue>, _>(pg, i)?.serialize(s);
+                }
+                FieldType::Number => {}
             }
         }
         match self.ty {
