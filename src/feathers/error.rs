@@ -136,9 +136,23 @@ impl ResponseError for FeathersError {
     }
 }
 
+/// PostgreSQL's deadlock and serialization failures (SQLSTATE 40P01, 40001): the
+/// transaction was rolled back and the same request may simply be sent again.
+fn is_write_conflict(err: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr};
+    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = err
+    else {
+        return false;
+    };
+    e.as_database_error()
+        .and_then(|db| db.code())
+        .is_some_and(|code| code == "40P01" || code == "40001")
+}
+
 impl From<sea_orm::DbErr> for FeathersError {
-    /// Database errors: a unique violation is a 409, a foreign key miss a 422, no
-    /// free connection a 503, everything else an opaque 500 with the cause in the log.
+    /// Database errors: a unique violation is a 409, a foreign key miss a 422, a
+    /// deadlock or serialization failure and no free connection a 503 (try again),
+    /// everything else an opaque 500 with the cause in the log.
     fn from(err: sea_orm::DbErr) -> Self {
         match err.sql_err() {
             Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
@@ -146,6 +160,14 @@ impl From<sea_orm::DbErr> for FeathersError {
             }
             Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => {
                 Self::unprocessable("A referenced record does not exist")
+            }
+            _ if is_write_conflict(&err) => {
+                // The database rolled the transaction back; nothing was written.
+                tracing::warn!(error = %err, "write conflict with a concurrent transaction");
+                Self::new(
+                    ErrorKind::Unavailable,
+                    "A concurrent change conflicted with this one, try again",
+                )
             }
             _ if matches!(err, sea_orm::DbErr::ConnectionAcquire(_)) => {
                 // Overloaded or unreachable database: the caller may retry later.
@@ -157,5 +179,60 @@ impl From<sea_orm::DbErr> for FeathersError {
             }
             _ => Self::general(err),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+    use std::sync::Arc;
+
+    /// A database error with a SQLSTATE, as the driver reports one.
+    #[derive(Debug)]
+    struct Coded(&'static str);
+
+    impl std::fmt::Display for Coded {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "error {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Coded {}
+
+    impl sqlx::error::DatabaseError for Coded {
+        fn message(&self) -> &str {
+            "database error"
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn db_error(code: &'static str) -> sea_orm::DbErr {
+        let err = sqlx::Error::Database(Box::new(Coded(code)));
+        sea_orm::DbErr::Exec(sea_orm::RuntimeErr::SqlxError(Arc::new(err)))
+    }
+
+    #[test]
+    fn deadlocks_and_serialization_failures_ask_for_a_retry() {
+        for code in ["40P01", "40001"] {
+            let err = FeathersError::from(db_error(code));
+            assert_eq!(err.kind, ErrorKind::Unavailable, "{code}");
+        }
+        let other = FeathersError::from(db_error("XX000"));
+        assert_eq!(other.kind, ErrorKind::GeneralError);
     }
 }
