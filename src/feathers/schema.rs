@@ -56,6 +56,8 @@ pub struct Field {
     /// Never sent to clients (a password hash).
     pub hidden: bool,
     pub max_len: Option<usize>,
+    /// A string that must hold more than whitespace when written.
+    pub non_blank: bool,
 }
 
 impl Field {
@@ -73,6 +75,7 @@ impl Field {
             column: true,
             hidden: false,
             max_len: None,
+            non_blank: false,
         }
     }
     pub const fn nullable(mut self) -> Self {
@@ -119,6 +122,10 @@ impl Field {
     }
     pub const fn max_len(mut self, n: usize) -> Self {
         self.max_len = Some(n);
+        self
+    }
+    pub const fn non_blank(mut self) -> Self {
+        self.non_blank = true;
         self
     }
 }

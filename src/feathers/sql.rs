@@ -760,6 +760,11 @@ impl SqlService {
                     format!("must be at most {max} characters"),
                 ));
             }
+            if let (true, Typed::Str(s)) = (field.non_blank, &typed)
+                && s.trim().is_empty()
+            {
+                return Err(FeathersError::invalid(key, "must not be empty"));
+            }
             out.push((field, typed));
         }
         if mode != WriteMode::Patch {

@@ -12,7 +12,8 @@ pub fn service(db: DatabaseConnection) -> AdminWrites<SqlService> {
             .like()
             .required()
             .write()
-            .max_len(100),
+            .max_len(100)
+            .non_blank(),
     ]);
     AdminWrites(SqlService::new(db, tenant_options("ai_assistants", schema)))
 }

@@ -23,7 +23,8 @@ pub fn schema() -> Schema {
                 .query()
                 .like()
                 .required()
-                .max_len(100),
+                .max_len(100)
+                .non_blank(),
             Field::new("key_prefix", FieldType::String),
             Field::new("key_hash", FieldType::String).hidden(),
             Field::new("last_used_at", FieldType::Timestamp)

@@ -23,7 +23,8 @@ pub fn schema() -> crate::feathers::Schema {
             .like()
             .required()
             .write()
-            .max_len(100),
+            .max_len(100)
+            .non_blank(),
         Field::new("query", FieldType::Json).required().write(),
     ])
 }

@@ -21,7 +21,8 @@ pub fn schema() -> crate::feathers::Schema {
             .like()
             .required()
             .write()
-            .max_len(100),
+            .max_len(100)
+            .non_blank(),
         Field::new("stages", FieldType::Json).computed().write(),
     ])
 }

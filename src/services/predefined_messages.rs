@@ -22,7 +22,8 @@ pub fn schema() -> crate::feathers::Schema {
             .query()
             .like()
             .required()
-            .max_len(200),
+            .max_len(200)
+            .non_blank(),
         Field::new("content", FieldType::String)
             .query()
             .like()

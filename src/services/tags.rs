@@ -11,7 +11,8 @@ pub fn service(db: DatabaseConnection) -> SqlService {
             .like()
             .required()
             .write()
-            .max_len(100),
+            .max_len(100)
+            .non_blank(),
     ]);
     SqlService::new(db, tenant_options("tags", schema))
 }

@@ -167,6 +167,8 @@ async fn create_get_patch_remove_and_find_sorted_by_title() {
         json!({"content": "no title"}),
         json!({"title": "No content"}),
         json!({"title": "x".repeat(201), "content": "x"}),
+        json!({"title": "", "content": "x"}),
+        json!({"title": "  ", "content": "x"}),
         json!({"title": "Sticker", "content": "x", "message_type": "sticker"}),
         json!({"title": 5, "content": "x"}),
         json!({"title": "Colour", "content": "x", "colour": "red"}),
@@ -177,6 +179,7 @@ async fn create_get_patch_remove_and_find_sorted_by_title() {
     for bad in [
         json!({"message_type": "sticker"}),
         json!({"title": null}),
+        json!({"title": " "}),
         json!({"content": 7}),
     ] {
         let (status, body) = app
@@ -538,4 +541,31 @@ async fn sending_a_predefined_message_renders_its_placeholders() {
         .await;
     let playground = played["conversation_id"].as_i64().unwrap();
     assert_eq!(played["text"], format!("Hello Ada, this is #{playground}"));
+}
+
+/// Like a title here, the names of the other records a user picks from a list
+/// (tags, pipelines, AI assistants, API keys, views) must hold more than spaces.
+#[actix_web::test]
+async fn names_and_titles_must_not_be_blank() {
+    let app = spawn_app().await;
+    let bodies = [
+        ("/tags", json!({})),
+        ("/pipelines", json!({})),
+        ("/ai-assistants", json!({})),
+        ("/api-keys", json!({})),
+        ("/conversation-views", json!({"query": {"status": "open"}})),
+    ];
+    for (path, rest) in bodies {
+        for blank in ["", " \t "] {
+            let mut body = rest.clone();
+            body["name"] = json!(blank);
+            let (status, err) = app.post(path, body).await;
+            assert_error(status, &err, 400, "BadRequest");
+            assert!(err["errors"]["name"].is_array(), "{path}: {err}");
+        }
+        let mut body = rest.clone();
+        body["name"] = json!("Fine");
+        let (status, created) = app.post(path, body).await;
+        assert_eq!(status.as_u16(), 201, "{path}: {created}");
+    }
 }
