@@ -218,11 +218,7 @@ pub async fn seed(
             exec(sql).await?;
         }
         // The version triggers were off too: count the load as one change.
-        exec(format!(
-            "INSERT INTO conversation_versions (organization_id, slot, v) VALUES ({org}, 0, 1) \
-             ON CONFLICT (organization_id, slot) DO UPDATE SET v = conversation_versions.v + 1"
-        ))
-        .await?;
+        exec(migrations::m0005_conversation_versions::bump(org)).await?;
     }
     let mut message_conversation = None;
     if messages > 0 {

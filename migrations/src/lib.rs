@@ -7,8 +7,9 @@ mod m0001_foundation;
 mod m0002_messages;
 pub mod m0003_contact_search;
 mod m0004_message_counts;
-mod m0005_conversation_versions;
+pub mod m0005_conversation_versions;
 mod m0006_ordered_count_locks;
+mod triggers;
 
 pub struct Migrator;
 

@@ -2,9 +2,9 @@
 //! same transaction as every insert, update and delete of `messages`, so a
 //! message list's `total` is a sum of a few rows instead of a count of them all.
 
+use crate::triggers;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
-use sea_orm_migration::sea_orm::DatabaseBackend;
 
 pub struct Migration;
 
@@ -108,38 +108,20 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        let statements = match m.get_database_backend() {
-            DatabaseBackend::Postgres => postgres(),
-            _ => sqlite(),
-        };
-        let db = m.get_connection();
         // Messages stored before this migration are counted once, here.
-        db.execute_unprepared(&apply(&live("messages", 1))).await?;
-        for sql in statements {
-            db.execute_unprepared(&sql).await?;
-        }
-        Ok(())
+        m.get_connection()
+            .execute_unprepared(&apply(&live("messages", 1)))
+            .await?;
+        triggers::install(m, postgres(), sqlite()).await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        let db = m.get_connection();
-        for trigger in [
+        let triggers = [
             "message_counts_insert",
             "message_counts_update",
             "message_counts_delete",
-        ] {
-            let on = if m.get_database_backend() == DatabaseBackend::Postgres {
-                " ON messages"
-            } else {
-                ""
-            };
-            db.execute_unprepared(&format!("DROP TRIGGER IF EXISTS {trigger}{on}"))
-                .await?;
-        }
-        if m.get_database_backend() == DatabaseBackend::Postgres {
-            db.execute_unprepared("DROP FUNCTION IF EXISTS message_counts_apply()")
-                .await?;
-        }
+        ];
+        triggers::remove(m, "messages", &triggers, "message_counts_apply").await?;
         m.drop_table(
             Table::drop()
                 .table(Alias::new("message_counts"))

@@ -9,9 +9,9 @@
 //! organization), so concurrent writers do not queue on one row; SQLite has one writer
 //! and one slot.
 
+use crate::triggers;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
-use sea_orm_migration::sea_orm::DatabaseBackend;
 
 pub struct Migration;
 
@@ -33,6 +33,15 @@ fn bump_organizations(source: &str) -> String {
     format!(
         "INSERT INTO {TABLE} (organization_id, slot, v) \
          SELECT DISTINCT organization_id, pg_backend_pid() % 16, 1 FROM ({source}) x ORDER BY 1 \
+         ON CONFLICT (organization_id, slot) DO UPDATE SET v = {TABLE}.v + 1"
+    )
+}
+
+/// Counts a change of `organization_id`'s conversations made with the triggers off
+/// (a bulk load), so that no anchor read before it is trusted after it.
+pub fn bump(organization_id: i64) -> String {
+    format!(
+        "INSERT INTO {TABLE} (organization_id, slot, v) VALUES ({organization_id}, 0, 1) \
          ON CONFLICT (organization_id, slot) DO UPDATE SET v = {TABLE}.v + 1"
     )
 }
@@ -107,29 +116,11 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        let statements = match m.get_database_backend() {
-            DatabaseBackend::Postgres => postgres(),
-            _ => sqlite(),
-        };
-        let db = m.get_connection();
-        for sql in statements {
-            db.execute_unprepared(&sql).await?;
-        }
-        Ok(())
+        triggers::install(m, postgres(), sqlite()).await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        let db = m.get_connection();
-        let postgres = m.get_database_backend() == DatabaseBackend::Postgres;
-        for trigger in TRIGGERS {
-            let on = if postgres { " ON conversations" } else { "" };
-            db.execute_unprepared(&format!("DROP TRIGGER IF EXISTS {trigger}{on}"))
-                .await?;
-        }
-        if postgres {
-            db.execute_unprepared("DROP FUNCTION IF EXISTS conversation_versions_bump()")
-                .await?;
-        }
+        triggers::remove(m, "conversations", &TRIGGERS, "conversation_versions_bump").await?;
         m.drop_table(
             Table::drop()
                 .table(Alias::new(TABLE))

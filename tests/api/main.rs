@@ -13,6 +13,7 @@ mod feathers_rest;
 mod helpers;
 mod idempotency;
 mod messages;
+mod migrations;
 mod pipelines;
 mod predefined_messages;
 mod rate_limit;
