@@ -228,7 +228,7 @@ impl<S: Service> Service for AdminWrites<S> {
     async fn find(&self, params: &Params) -> Result<Value> {
         self.0.find(params).await
     }
-    async fn find_raw(&self, params: &Params) -> Result<Box<serde_json::value::RawValue>> {
+    async fn find_raw(&self, params: &Params) -> Result<crate::feathers::JsonText> {
         self.0.find_raw(params).await
     }
     async fn get(&self, id: &Id, params: &Params) -> Result<Value> {

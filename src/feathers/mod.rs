@@ -17,5 +17,5 @@ pub use error::{FeathersError, Result};
 pub use query::{Direction, Filter, Op, Query};
 pub use registry::{Access, Registry};
 pub use schema::{Field, FieldType, Schema, Typed};
-pub use service::{Id, Params, Principal, Service};
+pub use service::{Id, JsonText, Params, Principal, Service};
 pub use sql::{Multi, SqlOptions, SqlService, WriteMode};

@@ -3,9 +3,8 @@
 //! write publishes `created`/`updated`/`patched`/`removed` on the event bus.
 
 use super::error::{FeathersError, Result};
-use super::service::{Id, Params, Service};
+use super::service::{Id, JsonText, Params, Service};
 use serde_json::Value;
-use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::broadcast;
@@ -91,7 +90,7 @@ impl ServiceHandle<'_> {
     pub async fn find(&self, params: &Params) -> Result<Value> {
         self.service.find(params).await
     }
-    pub async fn find_raw(&self, params: &Params) -> Result<Box<RawValue>> {
+    pub async fn find_raw(&self, params: &Params) -> Result<JsonText> {
         self.service.find_raw(params).await
     }
     pub async fn get(&self, id: &Id, params: &Params) -> Result<Value> {

@@ -7,14 +7,13 @@ use super::error::{ErrorKind, FeathersError, Result};
 use super::qs;
 use super::rate_limit::RateLimit;
 use super::registry::{Access, Registry, ServiceHandle};
-use super::service::{Params, Principal};
+use super::service::{JsonText, Params, Principal};
 use actix_web::http::Method;
 use actix_web::http::header::ContentType;
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use serde_json::Value;
-use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tracing::Instrument;
@@ -67,7 +66,7 @@ pub async fn dispatch(
 /// A service's answer: a value, or JSON text a service wrote itself.
 enum Reply {
     Value(Value),
-    Raw(Box<RawValue>),
+    Raw(JsonText),
 }
 
 fn respond(status: u16, body: Reply) -> HttpResponse {
@@ -78,7 +77,7 @@ fn respond(status: u16, body: Reply) -> HttpResponse {
         Reply::Value(value) => HttpResponse::build(status).json(value),
         Reply::Raw(raw) => HttpResponse::build(status)
             .content_type(ContentType::json())
-            .body(Box::<str>::from(raw).into_string()),
+            .body(raw.0),
     }
 }
 

@@ -3,7 +3,6 @@
 use super::error::{FeathersError, Result};
 use async_trait::async_trait;
 use serde_json::Value;
-use serde_json::value::RawValue;
 use std::collections::HashMap;
 
 /// Who is calling: the authenticated principal, resolved by an [`Authenticator`](super::rest::Authenticator).
@@ -16,6 +15,9 @@ pub struct Principal {
     /// How the caller authenticated (`jwt`, `api-key`, `internal`).
     pub strategy: String,
 }
+
+/// JSON text a service wrote itself, sent as it is.
+pub struct JsonText(pub Vec<u8>);
 
 /// Call parameters, as Feathers' `params`.
 #[derive(Debug, Clone, Default)]
@@ -58,9 +60,10 @@ pub trait Service: Send + Sync {
     }
     /// `find` as JSON text, what REST sends. Services that read rows straight to JSON
     /// override it; the default serializes `find`.
-    async fn find_raw(&self, params: &Params) -> Result<Box<RawValue>> {
+    async fn find_raw(&self, params: &Params) -> Result<JsonText> {
         let value = self.find(params).await?;
-        serde_json::value::to_raw_value(&value)
+        serde_json::to_vec(&value)
+            .map(JsonText)
             .map_err(|e| FeathersError::general(format!("could not serialize: {e}")))
     }
     async fn get(&self, _id: &Id, _params: &Params) -> Result<Value> {

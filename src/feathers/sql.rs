@@ -6,9 +6,9 @@
 use super::anchors::{AnchorQuery, AnchoredPage, Anchors};
 use super::error::{FeathersError, Result};
 use super::query::{Direction, Filter, Op, Query};
-use super::rows::{Page, Row, RowShape, Rows, column_error};
+use super::rows::{RowShape, RowWriter, row_value, write_page};
 use super::schema::{Field, FieldType, Schema, Source, Typed, coerce};
-use super::service::{Id, Params, Principal, Service};
+use super::service::{Id, JsonText, Params, Principal, Service};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
@@ -18,8 +18,6 @@ use sea_orm::sea_query::{
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement, TransactionTrait,
 };
-use serde::{Serialize, Serializer};
-use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -595,9 +593,7 @@ impl SqlService {
                 None,
             )
             .await?;
-        rows.iter()
-            .map(|row| serde_json::to_value(Row { shape: &shape, row }).map_err(column_error))
-            .collect()
+        rows.iter().map(|row| row_value(&shape, row)).collect()
     }
 
     /// A query for the exact number of rows matching the find: the counter's when it
@@ -679,7 +675,16 @@ impl SqlService {
     /// Feathers `_find`: a page when paginated, else an array.
     pub async fn _find<C: ConnectionTrait>(&self, conn: &C, params: &Params) -> Result<Value> {
         let found = self.found(conn, params).await?;
-        serde_json::to_value(found.json(self)).map_err(column_error)
+        let shape = self.shape(found.select.as_deref());
+        let data = (found.rows.iter())
+            .map(|row| row_value(&shape, row))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(match found.page {
+            Some((total, limit, skip)) => {
+                json!({"total": total, "limit": limit, "skip": skip, "data": data})
+            }
+            None => Value::Array(data),
+        })
     }
 
     /// [`Self::_find`] written straight to JSON text, the fast path for REST.
@@ -687,9 +692,16 @@ impl SqlService {
         &self,
         conn: &C,
         params: &Params,
-    ) -> Result<Box<RawValue>> {
+    ) -> Result<JsonText> {
         let found = self.found(conn, params).await?;
-        serde_json::value::to_raw_value(&found.json(self)).map_err(column_error)
+        let shape = self.shape(found.select.as_deref());
+        let writer = RowWriter::new(&shape);
+        let mut out = Vec::new();
+        match found.page {
+            Some(page) => write_page(&mut out, page, &writer, &found.rows)?,
+            None => writer.write_rows(&mut out, &found.rows)?,
+        }
+        Ok(JsonText(out))
     }
 
     /// Feathers `_get`: the record with this id that also matches the query, else 404.
@@ -1088,40 +1100,6 @@ struct Found {
     rows: Vec<QueryResult>,
 }
 
-impl Found {
-    fn json<'a>(&'a self, service: &'a SqlService) -> FoundJson<'a> {
-        FoundJson {
-            found: self,
-            shape: service.shape(self.select.as_deref()),
-        }
-    }
-}
-
-/// A page (or a plain array) of rows, as JSON.
-struct FoundJson<'a> {
-    found: &'a Found,
-    shape: RowShape<'a>,
-}
-
-impl Serialize for FoundJson<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let data = Rows {
-            shape: &self.shape,
-            rows: &self.found.rows,
-        };
-        match self.found.page {
-            Some((total, limit, skip)) => Page {
-                total,
-                limit,
-                skip,
-                data,
-            }
-            .serialize(s),
-            None => data.serialize(s),
-        }
-    }
-}
-
 /// Appends `LIMIT`/`OFFSET` as literals. As bound parameters they would make
 /// PostgreSQL plan every execution anew: a generic plan must assume an unknown LIMIT
 /// reads a tenth of the table, so the plan cache keeps re-planning (measured: planning
@@ -1199,7 +1177,7 @@ impl Service for SqlService {
     async fn find(&self, params: &Params) -> Result<Value> {
         self._find(&self.db, params).await
     }
-    async fn find_raw(&self, params: &Params) -> Result<Box<RawValue>> {
+    async fn find_raw(&self, params: &Params) -> Result<JsonText> {
         self._find_raw(&self.db, params).await
     }
     async fn get(&self, id: &Id, params: &Params) -> Result<Value> {

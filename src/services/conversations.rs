@@ -9,14 +9,13 @@ use super::conversation_counts::ConversationCounter;
 use crate::auth::require_admin;
 use crate::feathers::sql::{Embed, VirtualFilters, WriteMode};
 use crate::feathers::{
-    Direction, FeathersError, Field, FieldType, Filter, Id, Params, Principal, Result, Schema,
-    Service, SqlOptions, SqlService, Typed,
+    Direction, FeathersError, Field, FieldType, Filter, Id, JsonText, Params, Principal, Result,
+    Schema, Service, SqlOptions, SqlService, Typed,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, LikeExpr, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
-use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -401,7 +400,7 @@ impl Service for ConversationsService {
         let params = self.find_params(params).await?;
         self.0._find(&self.0.db, &params).await
     }
-    async fn find_raw(&self, params: &Params) -> Result<Box<RawValue>> {
+    async fn find_raw(&self, params: &Params) -> Result<JsonText> {
         let params = self.find_params(params).await?;
         self.0._find_raw(&self.0.db, &params).await
     }

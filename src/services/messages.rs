@@ -6,7 +6,7 @@ use crate::auth::ADMIN;
 use crate::channels::Channel;
 use crate::channels::rules::{MediaCheck, OutgoingCheck, check_outgoing};
 use crate::feathers::schema::parse_timestamp;
-use crate::feathers::{FeathersError, Id, Params, Result, Service, SqlService};
+use crate::feathers::{FeathersError, Id, JsonText, Params, Result, Service, SqlService};
 use crate::messaging::compose::{self, Body, Context, ConversationRow};
 use crate::messaging::idempotency;
 use crate::messaging::store::{self, Draft};
@@ -17,7 +17,6 @@ use chrono::Utc;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use serde_json::Value;
-use serde_json::value::RawValue;
 use std::str::FromStr;
 
 /// A create that runs inside a transaction the caller opened.
@@ -321,7 +320,7 @@ impl Service for MessagesService {
         require_conversation(params)?;
         self.sql.find(params).await
     }
-    async fn find_raw(&self, params: &Params) -> Result<Box<RawValue>> {
+    async fn find_raw(&self, params: &Params) -> Result<JsonText> {
         require_conversation(params)?;
         self.sql.find_raw(params).await
     }

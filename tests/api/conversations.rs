@@ -866,3 +866,52 @@ async fn methods_conversations_do_not_offer() {
     let (status, _) = app.call(Method::GET, "/conversations", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+#[actix_web::test]
+async fn a_page_shows_each_record_as_get_does() {
+    // Pages are written as JSON text straight from the rows, single records through
+    // `Value`s: both must show the same record, to the character.
+    let app = spawn_app().await;
+    let odd = create_contact(
+        &app,
+        json!({"first_name": "Zoë \"Z\"", "last_name": "O'Brien\\\n✓", "phone": "+15550100"}),
+    )
+    .await;
+    let plain = create_contact(&app, json!({"phone": "+15550101"})).await;
+    let c1 = create_conversation(&app, app.org.org_id, id_of(&odd), "whatsapp", "open").await;
+    let c2 = create_conversation(&app, app.org.org_id, id_of(&plain), "sms", "closed").await;
+    exec_sql(
+        &app,
+        &format!(
+            r#"UPDATE conversations SET metadata = '{{"tags":["a","b\"c"],"n":null,"x":1.5}}',
+               participants = '[{{"phone":"+1"}}]', last_message_preview = 'tab	and ✓'
+               WHERE id = {c1}"#
+        ),
+    )
+    .await;
+    let micros =
+        Utc.with_ymd_and_hms(2026, 3, 4, 5, 6, 7).unwrap() + Duration::microseconds(123_456);
+    set_conversation_time(&app, c1, "last_interaction_at", Some(micros)).await;
+    let before_1970 =
+        Utc.with_ymd_and_hms(1969, 7, 20, 20, 17, 40).unwrap() + Duration::microseconds(999_999);
+    set_conversation_time(&app, c1, "waiting_since", Some(before_1970)).await;
+
+    let page = get_ok(&app, "/conversations?$sort[id]=1").await;
+    assert_eq!(ids(&page), vec![c1, c2]);
+    for record in records(&page) {
+        let got = get_ok(&app, &format!("/conversations/{}", id_of(record))).await;
+        assert_eq!(record, &got);
+    }
+    let first = &records(&page)[0];
+    assert_eq!(first["last_interaction_at"], "2026-03-04T05:06:07.123Z");
+    assert_eq!(first["waiting_since"], "1969-07-20T20:17:40.999Z");
+    assert_eq!(
+        first["metadata"],
+        json!({"tags": ["a", "b\"c"], "n": null, "x": 1.5})
+    );
+    assert_eq!(first["participants"], json!([{"phone": "+1"}]));
+    assert_eq!(first["last_message_preview"], "tab\tand ✓");
+    assert_eq!(first["contact"]["first_name"], "Zoë \"Z\"");
+    assert_eq!(first["contact"]["last_name"], "O'Brien\\\n✓");
+    assert_eq!(records(&page)[1]["metadata"], Value::Null);
+}
