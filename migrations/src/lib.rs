@@ -9,6 +9,7 @@ pub mod m0003_contact_search;
 mod m0004_message_counts;
 pub mod m0005_conversation_versions;
 mod m0006_ordered_count_locks;
+pub mod m0007_contact_copies;
 mod triggers;
 
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_message_counts::Migration),
             Box::new(m0005_conversation_versions::Migration),
             Box::new(m0006_ordered_count_locks::Migration),
+            Box::new(m0007_contact_copies::Migration),
         ]
     }
 }

@@ -88,7 +88,7 @@ pub struct SqlOptions {
     pub counter: Option<Arc<dyn TotalCounter>>,
     /// Deep pages start from remembered anchors (needs a tenant and a versions table).
     pub anchors: Option<Arc<Anchors>>,
-    /// Records embedded through a many-to-one key, read with a LEFT JOIN in the same query.
+    /// Records embedded through a many-to-one key, from copies on the row.
     pub embeds: Vec<Embed>,
     /// Columns this service is bound to: every query matches them, every insert sets them
     /// (one table served by several paths, e.g. one per channel).
@@ -175,14 +175,16 @@ impl SqlOptions {
     }
 }
 
-/// A record embedded as `field` (a computed field of the schema): the row of
-/// `table` whose id is the value of `key`, in the same tenant, with `columns`.
-/// Null when there is none; left out when `$select` does not name `field`.
+/// A record embedded as `field` (a computed field of the schema): another table's row
+/// whose id is the value of `key`, with `columns`, read from copies on the row itself
+/// (column `prefix` + name; `key` stands for `id`) that the database keeps equal to
+/// that row, so a page needs no join. Null when `key` is; left out when `$select` does
+/// not name `field`.
 #[derive(Debug, Clone)]
 pub struct Embed {
     pub field: &'static str,
-    pub table: &'static str,
     pub key: &'static str,
+    pub prefix: &'static str,
     pub columns: &'static [(&'static str, FieldType)],
 }
 
@@ -358,26 +360,13 @@ impl SqlService {
             stmt.column((Alias::new(table), Alias::new(f.name)));
         }
         for e in &shape.embeds {
-            let alias = format!("embed_{}", e.field);
             for (column, _) in e.columns {
-                stmt.column((Alias::new(&alias), Alias::new(*column)));
+                let own = match *column {
+                    "id" => Alias::new(e.key),
+                    column => Alias::new(format!("{}{column}", e.prefix)),
+                };
+                stmt.column((Alias::new(table), own));
             }
-            let mut on = Condition::all().add(
-                Expr::col((Alias::new(&alias), Alias::new("id")))
-                    .equals((Alias::new(table), Alias::new(e.key))),
-            );
-            if let Some(tenant) = self.options.tenant_column {
-                on = on.add(
-                    Expr::col((Alias::new(&alias), Alias::new(tenant)))
-                        .equals((Alias::new(table), Alias::new(tenant))),
-                );
-            }
-            stmt.join_as(
-                sea_orm::sea_query::JoinType::LeftJoin,
-                Alias::new(e.table),
-                Alias::new(alias),
-                on,
-            );
         }
     }
 

@@ -193,8 +193,9 @@ impl ConversationsService {
             .anchored("conversation_versions")
             .embed(Embed {
                 field: "contact",
-                table: "contacts",
                 key: "contact_id",
+                // Kept equal to the contact by migration m0007's triggers.
+                prefix: "contact_",
                 columns: &[
                     ("id", FieldType::Integer),
                     ("first_name", FieldType::String),
