@@ -48,6 +48,10 @@ fn changed() -> String {
         .join(" OR ")
 }
 
+/// Finds a contact's conversations for the copy (the list indexes cover live rows only,
+/// and without it every contact edit scanned the table: 9 edits/s on 1M conversations).
+const CONTACT_INDEX: &str = "conversations_contact";
+
 const OF_CONTACT: &str = "k.id = NEW.contact_id AND k.organization_id = NEW.organization_id";
 const TO_CONVERSATIONS: &str = "contact_id = NEW.id AND organization_id = NEW.organization_id";
 
@@ -131,6 +135,10 @@ impl MigrationTrait for Migration {
             ),
         };
         db.execute_unprepared(&fill).await?;
+        db.execute_unprepared(&format!(
+            "CREATE INDEX {CONTACT_INDEX} ON conversations (contact_id)"
+        ))
+        .await?;
         triggers::install(m, postgres(), sqlite()).await
     }
 
@@ -143,9 +151,11 @@ impl MigrationTrait for Migration {
             "conversations_contact_copy",
         )
         .await?;
+        let db = m.get_connection();
+        db.execute_unprepared(&format!("DROP INDEX {CONTACT_INDEX}"))
+            .await?;
         for column in copies() {
-            m.get_connection()
-                .execute_unprepared(&format!("ALTER TABLE conversations DROP COLUMN {column}"))
+            db.execute_unprepared(&format!("ALTER TABLE conversations DROP COLUMN {column}"))
                 .await?;
         }
         Ok(())
