@@ -34,12 +34,18 @@ use sea_orm::{DbBackend, Statement};
 
 /// Anchors remembered per service instance (least recently useful evicted first).
 const CAPACITY: usize = 10_000;
+/// Built page statements kept per service instance (a few kilobytes each).
+const STATEMENTS: usize = 1_000;
 
 /// Remembered first rows of deep pages, with the version they were read at.
 pub struct Anchors {
     /// The versions table; its tenant column has the served table's tenant column name.
     pub versions_table: &'static str,
     cache: Cache<String, Anchor>,
+    /// Page statements built from an anchor, by request, with the version they were
+    /// built at. Any of them is exact whenever it runs (it checks the version itself);
+    /// kept so that a repeated deep page is not built again.
+    statements: Cache<String, (Statement, i64)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -66,6 +72,8 @@ pub struct AnchorQuery {
 pub struct AnchoredPage {
     pub condition: Expr,
     pub version_column: Expr,
+    /// The version of the remembered anchor the condition starts from, if any.
+    pub anchored_at: Option<i64>,
     key: String,
 }
 
@@ -74,7 +82,23 @@ impl Anchors {
         Self {
             versions_table,
             cache: Cache::new(CAPACITY),
+            statements: Cache::new(STATEMENTS),
         }
+    }
+
+    /// The page statement kept for a request, with the version it was built at.
+    pub fn statement(&self, request: &str) -> Option<(Statement, i64)> {
+        self.statements.get(request)
+    }
+
+    /// Keeps a page statement built from an anchor that was current (`version`).
+    pub fn keep_statement(&self, request: String, statement: Statement, version: i64) {
+        self.statements.insert(request, (statement, version));
+    }
+
+    /// Drops a kept statement whose anchor is out of date.
+    pub fn forget_statement(&self, request: &str) {
+        self.statements.remove(request);
     }
 
     /// The condition "at or after the row at position `skip`" for `query`, from a
@@ -83,7 +107,8 @@ impl Anchors {
         let key = format!("{}\u{0}{:?}", query.at_skip.sql, query.at_skip.values);
         let version = || Expr::SubQuery(None, Box::new(query.version.clone().into()));
         let at_skip = embed(query.at_skip);
-        let start = match self.cache.get(&key) {
+        let anchor = self.cache.get(&key);
+        let start = match anchor {
             Some(anchor) => {
                 let mut same = query.keyed.clone();
                 same.and_where(query.id.clone().eq(anchor.id))
@@ -106,6 +131,7 @@ impl Anchors {
                 keys.lte(start)
             },
             version_column: version(),
+            anchored_at: anchor.map(|a| a.version),
             key,
         }
     }

@@ -440,6 +440,7 @@ impl SqlService {
             limit,
             skip,
             anchor_tenant,
+            request,
         } = paging;
         let table = Alias::new(self.options.table);
         let mut stmt = SqlQuery::select();
@@ -479,13 +480,21 @@ impl SqlService {
             stmt.cond_where(cond);
             paged(backend.build(&stmt), limit, 0)
         };
+        let kept = (anchored.as_ref())
+            .and_then(|page| Some((page.anchored_at?, request?, statement.clone())));
         let rows = conn.query_all_raw(statement).await?;
         if let (Some(page), Some(anchors), Some(first)) =
             (anchored, &self.options.anchors, rows.first())
         {
             let id = first.try_get_by_index::<i64>(0)?;
             let version = first.try_get_by_index::<i64>(version_at)?;
-            anchors.remember(page, id, version);
+            match kept {
+                // Built from an anchor that is still current: worth keeping as it is.
+                Some((seen, request, statement)) if seen == version => {
+                    anchors.keep_statement(request.to_owned(), statement, version)
+                }
+                _ => anchors.remember(page, id, version),
+            }
         }
         Ok(rows)
     }
@@ -577,12 +586,41 @@ impl SqlService {
                     limit,
                     skip,
                     anchor_tenant: None,
+                    request: None,
                 },
                 &shape,
                 None,
             )
             .await?;
         rows.iter().map(|row| row_value(&shape, row)).collect()
+    }
+
+    /// The rows of the statement kept for `request` (see [`Anchors::statement`]), when
+    /// there is one and the page is not past the end.
+    async fn kept_page<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        request: Option<&str>,
+        shape: &RowShape<'_>,
+    ) -> Result<Option<Vec<QueryResult>>> {
+        let (Some(request), Some(anchors)) = (request, &self.options.anchors) else {
+            return Ok(None);
+        };
+        let Some((statement, seen)) = anchors.statement(request) else {
+            return Ok(None);
+        };
+        let rows = conn.query_all_raw(statement).await?;
+        // Each row carries the total, then the version the page was read at. Rows read
+        // at another version are exact too (the skipping branch ran), but the anchor is
+        // out of date: the next request builds the page anew and refreshes it.
+        let Some(first) = rows.first() else {
+            anchors.forget_statement(request);
+            return Ok(None); // past the end: the total is asked for alone
+        };
+        if first.try_get_by_index::<i64>(shape.width() + 1)? != seen {
+            anchors.forget_statement(request);
+        }
+        Ok(Some(rows))
     }
 
     /// A query for the exact number of rows matching the find: the counter's when it
@@ -609,15 +647,16 @@ impl SqlService {
     /// Runs a find: the total (when paginated) and the page's rows.
     async fn found<C: ConnectionTrait>(&self, conn: &C, params: &Params) -> Result<Found> {
         let query = self.parse_query(params)?;
-        let cond = self.condition(&query, params)?;
         let shape = self.shape(query.select.as_deref());
         let anchor_tenant = self.anchor_tenant(&query, params)?;
         let Some(paginate) = self.options.paginate else {
+            let cond = self.condition(&query, params)?;
             let paging = Paging {
                 sort: &query.sort,
                 limit: query.limit,
                 skip: query.skip,
                 anchor_tenant,
+                request: None,
             };
             let rows = self.query_rows(conn, cond, paging, &shape, None).await?;
             return Ok(Found {
@@ -630,6 +669,22 @@ impl SqlService {
             Some(l) => paginate.max.map_or(l, |max| Ord::min(l, max)),
             None => paginate.default,
         };
+        // A deep page asked again is served by the statement built for it last time.
+        let request = (anchor_tenant.is_some() && query.skip > 0 && limit > 0).then(|| {
+            format!(
+                "{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{}\u{0}{limit}",
+                params.principal, query.filters, query.sort, query.select, query.skip
+            )
+        });
+        if let Some(rows) = self.kept_page(conn, request.as_deref(), &shape).await? {
+            let total = rows[0].try_get_by_index::<Option<i64>>(shape.width())?;
+            return Ok(Found {
+                page: Some((total.unwrap_or(0), limit, query.skip)),
+                select: query.select,
+                rows,
+            });
+        }
+        let cond = self.condition(&query, params)?;
         let total_query = self.total_query(&cond, &query, params)?;
         let rows = if limit > 0 {
             let paging = Paging {
@@ -637,6 +692,7 @@ impl SqlService {
                 limit: Some(limit),
                 skip: query.skip,
                 anchor_tenant,
+                request: request.as_deref(),
             };
             let total = Some(total_query.clone());
             self.query_rows(conn, cond, paging, &shape, total).await?
@@ -1079,6 +1135,8 @@ struct Paging<'a> {
     skip: u64,
     /// Set when a deep page may start from an anchor: the tenant whose versions count.
     anchor_tenant: Option<i64>,
+    /// What identifies the request's page statement (see [`Anchors::statement`]).
+    request: Option<&'a str>,
 }
 
 /// A find's result before it is serialized.
