@@ -194,15 +194,15 @@ pub async fn seed(
         .collect();
     let last = ago("(c.id * 7919) % 2592000");
     // The contact's copies (m0007) are written here: with the triggers off they would not be.
-    let copied = migrations::m0007_contact_copies::COPIED;
+    use migrations::m0007_contact_copies::{copies, sources};
     exec(format!(
         "INSERT INTO conversations (organization_id, contact_id, channel, status, assigned_user_id, assigned_ai_assistant_id, \
          pipeline_id, pipeline_stage_id, unread_count, waiting_since, last_interaction_at, created_at, updated_at, {copies}) \
          SELECT {org}, c.id, {channel}, CASE WHEN c.id % 10 < 3 THEN 'open' ELSE 'closed' END, {user}, {ai}, {pipeline}, {stage}, \
          CASE WHEN c.id % 5 = 0 THEN 1 + c.id % 3 ELSE 0 END, CASE WHEN c.id % 10 = 1 THEN {last} ELSE NULL END, {last}, {last}, {last}, \
          {sources} FROM contacts c WHERE c.organization_id = {org}",
-        copies = copied.map(|f| format!("contact_{f}")).join(", "),
-        sources = copied.map(|f| format!("c.{f}")).join(", "),
+        copies = copies().join(", "),
+        sources = sources("c"),
         channel = case("c.id", &quoted),
         user = case("c.id", &opt(&users)),
         ai = case("c.id", &opt(&ais)),

@@ -19,8 +19,11 @@ impl MigrationName for Migration {
     }
 }
 
-/// The contact fields copied, each to `contact_<field>`.
+/// The contact fields copied, each to [`PREFIX`] + its name.
 pub const COPIED: [&str; 5] = ["first_name", "last_name", "email", "phone", "avatar_url"];
+
+/// What a copy's column name starts with (`contact_first_name`, ...).
+pub const PREFIX: &str = "contact_";
 
 const CONVERSATION_TRIGGERS: [&str; 2] = [
     "conversations_contact_copy",
@@ -28,14 +31,20 @@ const CONVERSATION_TRIGGERS: [&str; 2] = [
 ];
 const CONTACT_TRIGGER: &str = "contacts_copy_to_conversations";
 
-fn copies() -> Vec<String> {
-    COPIED.iter().map(|f| format!("contact_{f}")).collect()
+/// The conversation columns holding the copies, in [`COPIED`] order.
+pub fn copies() -> Vec<String> {
+    COPIED.iter().map(|f| format!("{PREFIX}{f}")).collect()
+}
+
+/// The copied fields of the contact row `alias` (`k.first_name, ...`).
+pub fn sources(alias: &str) -> String {
+    COPIED.map(|f| format!("{alias}.{f}")).join(", ")
 }
 
 /// `contact_first_name = <source>.first_name, ...`
 fn assignments(source: &str) -> String {
     (COPIED.iter())
-        .map(|f| format!("contact_{f} = {source}.{f}"))
+        .map(|f| format!("{PREFIX}{f} = {source}.{f}"))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -57,7 +66,7 @@ const TO_CONVERSATIONS: &str = "contact_id = NEW.id AND organization_id = NEW.or
 
 fn postgres() -> Vec<String> {
     let [insert, moved] = CONVERSATION_TRIGGERS;
-    let fields = COPIED.map(|f| format!("k.{f}")).join(", ");
+    let fields = sources("k");
     let into = copies()
         .iter()
         .map(|c| format!("NEW.{c}"))
@@ -94,7 +103,7 @@ fn sqlite() -> Vec<String> {
     let read = format!(
         "UPDATE conversations SET ({}) = (SELECT {} FROM contacts k WHERE {OF_CONTACT}) WHERE id = NEW.id",
         copies().join(", "),
-        COPIED.map(|f| format!("k.{f}")).join(", ")
+        sources("k")
     );
     vec![
         format!("CREATE TRIGGER {insert} AFTER INSERT ON conversations BEGIN {read}; END"),
@@ -131,7 +140,7 @@ impl MigrationTrait for Migration {
                 "UPDATE conversations SET ({}) = (SELECT {} FROM contacts k \
                  WHERE k.id = conversations.contact_id AND k.organization_id = conversations.organization_id)",
                 copies().join(", "),
-                COPIED.map(|f| format!("k.{f}")).join(", ")
+                sources("k")
             ),
         };
         db.execute_unprepared(&fill).await?;

@@ -195,7 +195,7 @@ impl ConversationsService {
                 field: "contact",
                 key: "contact_id",
                 // Kept equal to the contact by migration m0007's triggers.
-                prefix: "contact_",
+                prefix: migrations::m0007_contact_copies::PREFIX,
                 columns: &[
                     ("id", FieldType::Integer),
                     ("first_name", FieldType::String),
