@@ -1,4 +1,6 @@
-//! Logging: `tracing` to stdout, filtered by `RUST_LOG` (default `info`).
+//! Logging: `tracing` to stderr, filtered by `RUST_LOG` (default `info`). Stdout is
+//! left to the commands' output (`create-admin`'s ids, `seed`'s JSON report), so it
+//! can be captured without log lines in it.
 
 use tracing_subscriber::EnvFilter;
 
@@ -9,5 +11,6 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_writer(std::io::stderr)
         .try_init();
 }
