@@ -3,6 +3,7 @@
 mod api_keys;
 mod auth;
 mod channel_rules_http;
+mod commands;
 mod contacts;
 mod conversation_counts;
 mod conversation_views;
