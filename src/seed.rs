@@ -143,13 +143,15 @@ pub async fn seed(
 
     // A bulk load builds indexes faster from scratch than row by row: on PostgreSQL
     // drop the secondary indexes of the big tables and recreate them from their
-    // own definitions afterwards.
+    // own definitions afterwards. The unique `(organization_id, id)` indexes stay:
+    // the tenant foreign keys of migration m0008 depend on them.
     let mut index_defs = Vec::new();
     if pg {
         let stmt = sea_orm::Statement::from_string(
             DatabaseBackend::Postgres,
             "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() \
-             AND tablename IN ('contacts', 'conversations', 'messages') AND indexname NOT LIKE '%\\_pkey'"
+             AND tablename IN ('contacts', 'conversations', 'messages') AND indexname NOT LIKE '%\\_pkey' \
+             AND indexname NOT LIKE '%\\_org\\_key'"
                 .to_string(),
         );
         for row in txn.query_all_raw(stmt).await.map_err(|e| e.to_string())? {

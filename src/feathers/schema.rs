@@ -58,6 +58,11 @@ pub struct Field {
     pub max_len: Option<usize>,
     /// A string that must hold more than whitespace when written.
     pub non_blank: bool,
+    /// An integer naming a row of this table in the caller's tenant: checked on the
+    /// typed value before every write, in the write's transaction.
+    pub references: Option<&'static str>,
+    /// The smallest value a number may be written with.
+    pub min: Option<i64>,
 }
 
 impl Field {
@@ -76,6 +81,8 @@ impl Field {
             hidden: false,
             max_len: None,
             non_blank: false,
+            references: None,
+            min: None,
         }
     }
     pub const fn nullable(mut self) -> Self {
@@ -126,6 +133,14 @@ impl Field {
     }
     pub const fn non_blank(mut self) -> Self {
         self.non_blank = true;
+        self
+    }
+    pub const fn references(mut self, table: &'static str) -> Self {
+        self.references = Some(table);
+        self
+    }
+    pub const fn min(mut self, n: i64) -> Self {
+        self.min = Some(n);
         self
     }
 }

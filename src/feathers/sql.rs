@@ -822,6 +822,14 @@ impl SqlService {
             {
                 return Err(FeathersError::invalid(key, "must not be empty"));
             }
+            if let (Some(min), Typed::Int(n)) = (field.min, &typed)
+                && *n < min
+            {
+                return Err(FeathersError::invalid(
+                    key,
+                    format!("must be {min} or more"),
+                ));
+            }
             out.push((field, typed));
         }
         if mode != WriteMode::Patch {
@@ -841,6 +849,50 @@ impl SqlService {
             out.extend(missing.into_iter().map(|f| (f, Typed::Null)));
         }
         Ok(out)
+    }
+
+    /// [`Self::validate_data`], then every reference field checked on its typed value:
+    /// it must name a row of its table in the caller's tenant. The one gate every
+    /// write passes, so a float, a form string or a foreign id cannot slip by; a
+    /// foreign id and a missing one get the same 422.
+    pub async fn validate_write<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        data: &Value,
+        mode: WriteMode,
+        params: &Params,
+    ) -> Result<Vec<(&Field, Typed)>> {
+        let fields = self.validate_data(data, mode, params)?;
+        self.check_references(conn, &fields, params).await?;
+        Ok(fields)
+    }
+
+    /// 422 unless each reference in `fields` names a row of the caller's tenant.
+    pub async fn check_references<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        fields: &[(&Field, Typed)],
+        params: &Params,
+    ) -> Result<()> {
+        let (Some(tenant_column), Some(tenant)) =
+            (self.options.tenant_column, self.tenant_id(params)?)
+        else {
+            return Ok(());
+        };
+        for (field, value) in fields {
+            let (Some(table), Typed::Int(id)) = (field.references, value) else {
+                continue;
+            };
+            let mut q = SqlQuery::select();
+            q.expr(Expr::val(1))
+                .from(Alias::new(table))
+                .and_where(Expr::col(Alias::new("id")).eq(*id))
+                .and_where(Expr::col(Alias::new(tenant_column)).eq(tenant));
+            if conn.query_one(&q).await?.is_none() {
+                return Err(missing_reference(field.name, *id));
+            }
+        }
+        Ok(())
     }
 
     fn stamps(
@@ -920,7 +972,9 @@ impl SqlService {
                 items
             }
             single => {
-                let fields = self.validate_data(&single, WriteMode::Create, params)?;
+                let fields = self
+                    .validate_write(conn, &single, WriteMode::Create, params)
+                    .await?;
                 let id = self.insert(conn, &fields, &[], params).await?;
                 return self
                     .read_by_ids(conn, &[id], select)
@@ -931,7 +985,9 @@ impl SqlService {
         };
         let mut ids = Vec::with_capacity(items.len());
         for item in &items {
-            let fields = self.validate_data(item, WriteMode::Create, params)?;
+            let fields = self
+                .validate_write(conn, item, WriteMode::Create, params)
+                .await?;
             ids.push(self.insert(conn, &fields, &[], params).await?);
         }
         Ok(Value::Array(self.read_by_ids(conn, &ids, select).await?))
@@ -1030,11 +1086,22 @@ impl SqlService {
         mode: WriteMode,
     ) -> Result<Value> {
         self.check_multi(id, self.options.multi.patch, "patch")?;
+        let fields = self.validate_write(conn, &data, mode, params).await?;
+        self.patch_fields(conn, id, &fields, params).await
+    }
+
+    /// Writes already validated `fields` to the record `id` (or every match of the query).
+    pub async fn patch_fields<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        id: Option<&Id>,
+        fields: &[(&Field, Typed)],
+        params: &Params,
+    ) -> Result<Value> {
         let query = self.parse_query(params)?;
-        let fields = self.validate_data(&data, mode, params)?;
         let cond = self.id_condition(id, &query, params)?;
         let rows = self
-            .update_where(conn, cond, &fields, &[], query.select.as_deref())
+            .update_where(conn, cond, fields, &[], query.select.as_deref())
             .await?;
         single_or_many(id, rows)
     }
@@ -1083,6 +1150,13 @@ impl SqlService {
             .collect();
         single_or_many(id, rows)
     }
+}
+
+/// The answer to a reference that is not a row of the caller's tenant: the same
+/// whether the row is missing or another tenant's, so it tells nothing about others.
+pub fn missing_reference(field: &str, id: i64) -> FeathersError {
+    FeathersError::unprocessable(format!("{field} {id} does not exist in this organization"))
+        .with_data(json!({ "rule": "reference_in_organization", "field": field, "value": id }))
 }
 
 /// `column op values` with Feathers semantics: `$ne`/`$nin` keep nulls of a nullable

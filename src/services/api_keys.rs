@@ -18,7 +18,8 @@ pub fn schema() -> Schema {
             Field::new("organization_id", FieldType::Integer).query(),
             Field::new("user_id", FieldType::Integer)
                 .query()
-                .create_only(),
+                .create_only()
+                .references("users"),
             Field::new("name", FieldType::String)
                 .query()
                 .like()
@@ -73,24 +74,14 @@ impl Service for ApiKeysService {
                 "Can not create multiple entries",
             ));
         }
-        let mut fields = self.0.validate_data(&data, WriteMode::Create, params)?;
-        let user_id = match fields.iter().find(|(f, _)| f.name == "user_id") {
-            Some((_, Typed::Int(id))) => *id,
-            _ => {
-                let field = self.0.schema().field("user_id").expect("user_id field");
-                fields.push((field, Typed::Int(principal.user_id)));
-                principal.user_id
-            }
-        };
         let txn = self.0.db.begin().await?;
-        if crate::auth::find_user(&txn, Some(user_id), None)
-            .await?
-            .is_none_or(|u| u.organization_id != principal.tenant_id)
-        {
-            return Err(
-                FeathersError::unprocessable("user_id is not a user of this organization")
-                    .with_data(json!({ "rule": "user_in_organization", "user_id": user_id })),
-            );
+        let mut fields = self
+            .0
+            .validate_write(&txn, &data, WriteMode::Create, params)
+            .await?;
+        if !fields.iter().any(|(f, _)| f.name == "user_id") {
+            let field = self.0.schema().field("user_id").expect("user_id field");
+            fields.push((field, Typed::Int(principal.user_id)));
         }
         let key = api_key::generate();
         let extra = [

@@ -1,13 +1,13 @@
 //! What every organization-owned service shares: tenant scoping, timestamps,
 //! Apex pagination (default 10, maximum 50), and reference checks.
 
-use crate::feathers::sql::parse_id;
+use crate::feathers::sql::{missing_reference, parse_id};
 use crate::feathers::{
     Direction, FeathersError, Field, FieldType, Id, Params, Result, Schema, SqlOptions, SqlService,
 };
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// Default and maximum page size on every Apex path.
 pub const PAGE_DEFAULT: u64 = 10;
@@ -46,25 +46,19 @@ pub async fn exists_in_org<C: ConnectionTrait>(
     Ok(conn.query_one(&q).await?.is_some())
 }
 
-/// 422 unless `value` (a number or null in a body) names a row of `table` in the caller's organization.
+/// 422 unless `id` names a row of `table` in the caller's organization (the same
+/// answer for a missing row and another organization's).
 pub async fn check_reference<C: ConnectionTrait>(
     conn: &C,
     params: &Params,
     field: &str,
-    value: Option<&Value>,
+    id: i64,
     table: &str,
 ) -> Result<()> {
-    let Some(id) = value.and_then(Value::as_i64) else {
-        return Ok(());
-    };
-    let org = params.principal()?.tenant_id;
-    if exists_in_org(conn, table, id, org).await? {
+    if exists_in_org(conn, table, id, params.principal()?.tenant_id).await? {
         return Ok(());
     }
-    Err(
-        FeathersError::unprocessable(format!("{field} {id} does not exist in this organization"))
-            .with_data(json!({ "rule": "reference_in_organization", "field": field, "value": id })),
-    )
+    Err(missing_reference(field, id))
 }
 
 /// The record id of a single-record call, or a 405 for a multi call.

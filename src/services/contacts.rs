@@ -1,9 +1,7 @@
 //! `/contacts`: the people conversations are with (Apex contact fields), with
 //! their tags as `tag_ids` (written as a whole list, read embedded).
 
-use super::common::{
-    check_reference, records_mut, selected, single, tenant_options, tenant_schema,
-};
+use super::common::{records_mut, selected, single, tenant_options, tenant_schema};
 use crate::feathers::sql::{VirtualFilters, WriteMode};
 use crate::feathers::{
     FeathersError, Field, FieldType, Id, Params, Principal, Result, Service, SqlService, Typed,
@@ -41,7 +39,8 @@ pub fn schema() -> crate::feathers::Schema {
         Field::new("owned_by_user_id", FieldType::Integer)
             .nullable()
             .query()
-            .write(),
+            .write()
+            .references("users"),
         Field::new("created_by_user_id", FieldType::Integer)
             .nullable()
             .query(),
@@ -200,16 +199,11 @@ impl Service for ContactsService {
             ));
         }
         let principal = params.principal()?;
-        let fields = self.0.validate_data(&data, WriteMode::Create, params)?;
         let txn = self.0.db.begin().await?;
-        check_reference(
-            &txn,
-            params,
-            "owned_by_user_id",
-            data.get("owned_by_user_id"),
-            "users",
-        )
-        .await?;
+        let fields = self
+            .0
+            .validate_write(&txn, &data, WriteMode::Create, params)
+            .await?;
         let id = self
             .0
             .insert(
@@ -230,14 +224,6 @@ impl Service for ContactsService {
     async fn patch(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {
         let contact = single(id, "patch")?;
         let txn = self.0.db.begin().await?;
-        check_reference(
-            &txn,
-            params,
-            "owned_by_user_id",
-            data.get("owned_by_user_id"),
-            "users",
-        )
-        .await?;
         let mut record = self
             .0
             ._patch(&txn, id, data.clone(), params, WriteMode::Patch)

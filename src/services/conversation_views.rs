@@ -107,8 +107,11 @@ impl Service for ConversationViewsService {
             ));
         }
         check_query(&data, params)?;
-        let fields = self.0.validate_data(&data, WriteMode::Create, params)?;
         let txn = self.0.db.begin().await?;
+        let fields = self
+            .0
+            .validate_write(&txn, &data, WriteMode::Create, params)
+            .await?;
         let id = self
             .0
             .insert(

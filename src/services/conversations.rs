@@ -3,11 +3,11 @@
 //! `view_id`, the contact embedded in every record, and exact totals from the
 //! maintained counts.
 
-use super::common::{PAGE_DEFAULT, PAGE_MAX, check_reference, single};
+use super::common::{PAGE_DEFAULT, PAGE_MAX, single};
 use super::contacts::tagged;
 use super::conversation_counts::ConversationCounter;
 use crate::auth::require_admin;
-use crate::feathers::sql::{Embed, VirtualFilters, WriteMode};
+use crate::feathers::sql::{Embed, VirtualFilters, WriteMode, missing_reference};
 use crate::feathers::{
     Direction, FeathersError, Field, FieldType, Filter, Id, JsonText, Params, Principal, Result,
     Schema, Service, SqlOptions, SqlService, Typed,
@@ -47,20 +47,24 @@ pub fn schema() -> Schema {
             Field::new("assigned_user_id", Integer)
                 .nullable()
                 .query()
-                .write(),
+                .write()
+                .references("users"),
             Field::new("assigned_ai_assistant_id", Integer)
                 .nullable()
                 .query()
-                .write(),
+                .write()
+                .references("ai_assistants"),
             Field::new("pipeline_id", Integer)
                 .nullable()
                 .query()
-                .write(),
+                .write()
+                .references("pipelines"),
             Field::new("pipeline_stage_id", Integer)
                 .nullable()
                 .query()
-                .write(),
-            Field::new("unread_count", Integer).query().write(),
+                .write()
+                .references("pipeline_stages"),
+            Field::new("unread_count", Integer).query().write().min(0),
             Field::new("ai_context_cut", Timestamp)
                 .nullable()
                 .query()
@@ -301,68 +305,46 @@ impl ConversationsService {
         Ok(params)
     }
 
-    /// Checks the references a patch sets and keeps pipeline and stage consistent:
-    /// a stage implies its pipeline; a new pipeline clears a stage of another.
-    async fn check_patch<C: ConnectionTrait>(
-        &self,
+    /// Keeps pipeline and stage consistent on the typed, reference-checked fields of a
+    /// patch: a stage implies its pipeline; a new pipeline clears a stage of another.
+    async fn pipeline_rules<'s, C: ConnectionTrait>(
+        &'s self,
         conn: &C,
         conversation: i64,
-        data: &mut Value,
-        params: &Params,
+        fields: &mut Vec<(&'s Field, Typed)>,
+        org: i64,
     ) -> Result<()> {
-        check_reference(
-            conn,
-            params,
-            "assigned_user_id",
-            data.get("assigned_user_id"),
-            "users",
-        )
-        .await?;
-        check_reference(
-            conn,
-            params,
-            "assigned_ai_assistant_id",
-            data.get("assigned_ai_assistant_id"),
-            "ai_assistants",
-        )
-        .await?;
-        check_reference(
-            conn,
-            params,
-            "pipeline_id",
-            data.get("pipeline_id"),
-            "pipelines",
-        )
-        .await?;
-        if data
-            .get("unread_count")
-            .and_then(Value::as_i64)
-            .is_some_and(|n| n < 0)
-        {
-            return Err(FeathersError::invalid("unread_count", "must be 0 or more"));
-        }
-        let org = params.principal()?.tenant_id;
-        let stage = data.get("pipeline_stage_id").cloned();
-        let pipeline = data.get("pipeline_id").cloned();
-        match (stage, pipeline) {
-            (Some(Value::Number(stage)), pipeline) => {
-                let stage_id = stage.as_i64().unwrap_or_default();
-                let stage_pipeline = stage_pipeline(conn, org, stage_id).await?.ok_or_else(|| {
-                    FeathersError::unprocessable(format!("pipeline_stage_id {stage_id} does not exist in this organization"))
-                        .with_data(json!({ "rule": "reference_in_organization", "field": "pipeline_stage_id", "value": stage_id }))
-                })?;
+        let typed = |fields: &[(&Field, Typed)], name: &str| {
+            fields
+                .iter()
+                .find(|(f, _)| f.name == name)
+                .map(|(_, v)| v.clone())
+        };
+        let schema = self.0.schema();
+        let set = |fields: &mut Vec<(&'s Field, Typed)>, name: &str, value: Typed| {
+            fields.retain(|(f, _)| f.name != name);
+            fields.push((schema.field(name).expect("conversation field"), value));
+        };
+        match (
+            typed(fields, "pipeline_stage_id"),
+            typed(fields, "pipeline_id"),
+        ) {
+            (Some(Typed::Int(stage)), pipeline) => {
+                let stage_pipeline = stage_pipeline(conn, org, stage)
+                    .await?
+                    .ok_or_else(|| missing_reference("pipeline_stage_id", stage))?;
                 match pipeline {
-                    None => data["pipeline_id"] = json!(stage_pipeline),
-                    Some(p) if p.as_i64() == Some(stage_pipeline) => {}
+                    None => set(fields, "pipeline_id", Typed::Int(stage_pipeline)),
+                    Some(Typed::Int(p)) if p == stage_pipeline => {}
                     Some(p) => {
                         return Err(FeathersError::unprocessable("pipeline_stage_id is not a stage of pipeline_id").with_data(
-                            json!({ "rule": "stage_in_pipeline", "pipeline_id": p, "pipeline_stage_id": stage_id, "stage_pipeline_id": stage_pipeline }),
+                            json!({ "rule": "stage_in_pipeline", "pipeline_id": p.to_json(), "pipeline_stage_id": stage, "stage_pipeline_id": stage_pipeline }),
                         ));
                     }
                 }
             }
-            (None, Some(Value::Null)) => data["pipeline_stage_id"] = Value::Null,
-            (None, Some(Value::Number(p))) => {
+            (None, Some(Typed::Null)) => set(fields, "pipeline_stage_id", Typed::Null),
+            (None, Some(Typed::Int(p))) => {
                 let mut q = Query::select();
                 q.column(Alias::new("pipeline_id"))
                     .from(Alias::new("conversations"))
@@ -372,8 +354,8 @@ impl ConversationsService {
                     Some(row) => row.try_get("", "pipeline_id")?,
                     None => None,
                 };
-                if current != p.as_i64() {
-                    data["pipeline_stage_id"] = Value::Null;
+                if current != Some(p) {
+                    set(fields, "pipeline_stage_id", Typed::Null);
                 }
             }
             _ => {}
@@ -409,19 +391,21 @@ impl Service for ConversationsService {
         let params = self.resolve_view(params).await?;
         self.0._get(&self.0.db, id, &params).await
     }
-    async fn patch(&self, id: Option<&Id>, mut data: Value, params: &Params) -> Result<Value> {
+    async fn patch(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {
         let conversation = single(id, "patch")?;
         let params = self.resolve_view(params).await?;
         if !data.is_object() {
             return Err(FeathersError::bad_request("The body must be a JSON object"));
         }
         let txn = self.0.db.begin().await?;
-        self.check_patch(&txn, conversation, &mut data, &params)
-            .await?;
-        let result = self
+        let mut fields = self
             .0
-            ._patch(&txn, id, data, &params, WriteMode::Patch)
+            .validate_write(&txn, &data, WriteMode::Patch, &params)
             .await?;
+        let org = params.principal()?.tenant_id;
+        self.pipeline_rules(&txn, conversation, &mut fields, org)
+            .await?;
+        let result = self.0.patch_fields(&txn, id, &fields, &params).await?;
         txn.commit().await?;
         Ok(result)
     }

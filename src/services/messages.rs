@@ -162,14 +162,7 @@ impl MessagesService {
         let contact_id = body
             .contact_id
             .ok_or_else(|| FeathersError::invalid("contact_id", "is required"))?;
-        check_reference(
-            txn,
-            params,
-            "contact_id",
-            Some(&Value::from(contact_id)),
-            "contacts",
-        )
-        .await?;
+        check_reference(txn, params, "contact_id", contact_id, "contacts").await?;
         let org = principal.tenant_id;
         let now = Utc::now();
         let conversation_id = match playground_conversation(txn, org, contact_id).await? {

@@ -230,8 +230,11 @@ impl Service for PipelinesService {
                 "new stages cannot carry an id",
             ));
         }
-        let fields = self.0.validate_data(&data, WriteMode::Create, params)?;
         let txn = self.0.db.begin().await?;
+        let fields = self
+            .0
+            .validate_write(&txn, &data, WriteMode::Create, params)
+            .await?;
         let id = self.0.insert(&txn, &fields, &[], params).await?;
         self.write_stages(&txn, id, &stages, params).await?;
         let mut record = self.0._get(&txn, &id.to_string(), params).await?;

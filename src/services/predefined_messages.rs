@@ -81,7 +81,10 @@ impl TxCreate for PredefinedMessagesService {
         if data.is_object() && data.get("message_type").is_none() {
             data["message_type"] = Value::from("text");
         }
-        let fields = self.0.validate_data(&data, WriteMode::Create, params)?;
+        let fields = self
+            .0
+            .validate_write(txn, &data, WriteMode::Create, params)
+            .await?;
         let id = self
             .0
             .insert(

@@ -250,7 +250,7 @@ async fn a_key_for_a_user_of_another_organization_is_unprocessable() {
             .post("/api-keys", json!({"name": "Cross", "user_id": user_id}))
             .await;
         assert_error(status, &err, 422, "Unprocessable");
-        assert_eq!(err["data"]["rule"], "user_in_organization");
+        assert_eq!(err["data"]["rule"], "reference_in_organization");
         assert!(err.get("key").is_none());
     }
     let (_, page) = app.get("/api-keys").await;

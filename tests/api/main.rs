@@ -19,4 +19,5 @@ mod pipelines;
 mod predefined_messages;
 mod rate_limit;
 mod tenant_isolation_domain;
+mod tenant_references;
 mod users;
