@@ -102,11 +102,76 @@ impl Query {
                     .push(parse_entry(key, value, schema, source, 0)?),
             }
         }
+        let (conditions, values) = size(&query.filters);
+        if conditions > MAX_CONDITIONS {
+            return Err(FeathersError::bad_request(format!(
+                "The query has {conditions} conditions; at most {MAX_CONDITIONS} are allowed"
+            )));
+        }
+        if values > MAX_VALUES {
+            return Err(FeathersError::bad_request(format!(
+                "The query has {values} values; at most {MAX_VALUES} are allowed"
+            )));
+        }
         Ok(query)
     }
 }
 
 const MAX_NESTING: usize = 5;
+/// Bounds on one query, so that no request builds a statement the database refuses
+/// (SQLite's expression depth and bind limits) or one that runs for seconds.
+/// Branches of one `$or` or `$and`.
+pub const MAX_BRANCHES: usize = 50;
+/// Comparisons and virtual filters in one query.
+pub const MAX_CONDITIONS: usize = 100;
+/// Items of one `$in` or `$nin`.
+pub const MAX_LIST: usize = 500;
+/// Values in one query, list items included.
+pub const MAX_VALUES: usize = 1000;
+/// Characters of a `$like` pattern or of a virtual filter's text (`searchTerm`):
+/// a pattern costs text length x pattern length per row.
+pub const MAX_PATTERN: usize = 100;
+
+/// (conditions, values) of a filter tree.
+fn size(filters: &[Filter]) -> (usize, usize) {
+    filters.iter().fold((0, 0), |(c, v), f| {
+        let (fc, fv) = match f {
+            Filter::And(parts) | Filter::Or(parts) => size(parts),
+            Filter::Cmp { values, .. } => (1, values.len()),
+            Filter::Virtual { .. } => (1, 1),
+        };
+        (c + fc, v + fv)
+    })
+}
+
+/// Scalar values in a raw query object (list items included): what
+/// [`MAX_VALUES`] counts, for a service deciding whether it may add some.
+pub fn raw_values(raw: &Value) -> usize {
+    match raw {
+        Value::Object(o) => o.values().map(raw_values).sum(),
+        Value::Array(a) => a.iter().map(raw_values).sum(),
+        _ => 1,
+    }
+}
+
+/// 400 unless `text` is a usable pattern: short enough, and not ending in a lone
+/// escape character (`\` escapes `%`, `_` and itself on both databases).
+fn check_pattern(path: &str, text: &str) -> Result<()> {
+    if text.chars().count() > MAX_PATTERN {
+        return Err(FeathersError::invalid(
+            path,
+            format!("must be at most {MAX_PATTERN} characters"),
+        ));
+    }
+    let trailing = text.chars().rev().take_while(|c| *c == '\\').count();
+    if trailing % 2 == 1 {
+        return Err(FeathersError::invalid(
+            path,
+            "must not end with an escape character (write \\\\ for a backslash)",
+        ));
+    }
+    Ok(())
+}
 
 fn non_negative(path: &str, value: &Value, source: Source) -> Result<u64> {
     match coerce(path, FieldType::Integer, false, value, source)? {
@@ -186,6 +251,15 @@ fn parse_entry(
                     "must be an array of conditions",
                 ));
             };
+            if items.len() > MAX_BRANCHES {
+                return Err(FeathersError::invalid(
+                    key,
+                    format!(
+                        "has {} branches; at most {MAX_BRANCHES} are allowed",
+                        items.len()
+                    ),
+                ));
+            }
             let groups = items
                 .iter()
                 .map(|item| parse_group(key, item, schema, source, depth + 1))
@@ -203,6 +277,14 @@ fn parse_entry(
                     return Err(FeathersError::invalid(key, "takes a single value"));
                 }
                 let value = coerce(key, v.ty, false, value, source)?;
+                if let Typed::Str(text) = &value
+                    && text.chars().count() > MAX_PATTERN
+                {
+                    return Err(FeathersError::invalid(
+                        key,
+                        format!("must be at most {MAX_PATTERN} characters"),
+                    ));
+                }
                 return Ok(Filter::Virtual {
                     name: key.to_string(),
                     value,
@@ -283,12 +365,22 @@ fn parse_field(
                 let Some(items) = operand.as_array() else {
                     return Err(FeathersError::invalid(&path, "must be an array"));
                 };
+                if items.len() > MAX_LIST {
+                    return Err(FeathersError::invalid(
+                        &path,
+                        format!("has {} items; at most {MAX_LIST} are allowed", items.len()),
+                    ));
+                }
                 items
                     .iter()
                     .map(|v| coerce(&path, ty, nullable, v, source))
                     .collect::<Result<Vec<_>>>()?
             } else if op.is_like() {
-                vec![coerce(&path, FieldType::String, false, operand, source)?]
+                let pattern = coerce(&path, FieldType::String, false, operand, source)?;
+                if let Typed::Str(text) = &pattern {
+                    check_pattern(&path, text)?;
+                }
+                vec![pattern]
             } else {
                 vec![coerce(
                     &path,
@@ -398,6 +490,49 @@ mod tests {
             let err = parse(bad.clone()).unwrap_err();
             assert_eq!(err.code(), 400, "{bad}");
         }
+    }
+
+    #[test]
+    fn bounds_branches_lists_conditions_and_patterns() {
+        let branches: Vec<Value> = (0..=MAX_BRANCHES).map(|i| json!({"age": i})).collect();
+        assert_eq!(parse(json!({"$or": branches})).unwrap_err().code(), 400);
+        let list: Vec<Value> = (0..=MAX_LIST).map(|i| json!(i.to_string())).collect();
+        assert_eq!(
+            parse(json!({"age": {"$in": list}})).unwrap_err().code(),
+            400
+        );
+        let ok: Vec<Value> = (0..MAX_LIST).map(|i| json!(i.to_string())).collect();
+        assert!(parse(json!({"age": {"$nin": ok.clone()}})).is_ok());
+        let many =
+            json!({"$and": [{"age": {"$in": ok.clone()}}, {"age": {"$nin": ok}}, {"age": "1"}]});
+        assert_eq!(
+            parse(many).unwrap_err().code(),
+            400,
+            "values over the total"
+        );
+        let conditions: Vec<Value> = (0..MAX_BRANCHES)
+            .map(|i| json!({"age": {"$gt": i.to_string(), "$lt": "100", "$ne": "5"}}))
+            .collect();
+        assert_eq!(parse(json!({"$or": conditions})).unwrap_err().code(), 400);
+        let long = "a".repeat(MAX_PATTERN + 1);
+        assert_eq!(
+            parse(json!({"name": {"$like": long}})).unwrap_err().code(),
+            400
+        );
+        assert_eq!(
+            parse(json!({"searchTerm": "b".repeat(MAX_PATTERN + 1)}))
+                .unwrap_err()
+                .code(),
+            400
+        );
+        assert_eq!(
+            parse(json!({"name": {"$ilike": "abc\\"}}))
+                .unwrap_err()
+                .code(),
+            400
+        );
+        assert!(parse(json!({"name": {"$ilike": "abc\\\\"}})).is_ok());
+        assert!(parse(json!({"name": {"$like": "a".repeat(MAX_PATTERN)}})).is_ok());
     }
 
     #[test]

@@ -7,6 +7,7 @@ use super::error::{ErrorKind, FeathersError, Result};
 use super::qs;
 use super::rate_limit::RateLimit;
 use super::registry::{Access, Registry, ServiceHandle};
+use super::schema::refuse_nul;
 use super::service::{JsonText, Params, Principal};
 use actix_web::http::Method;
 use actix_web::http::header::ContentType;
@@ -128,8 +129,10 @@ async fn handle(
     if let (Some(limit), Some(principal)) = (&state.rate_limit, &principal) {
         limit.check(principal.tenant_id)?;
     }
+    let query = qs::parse(req.query_string())?;
+    refuse_nul(&query, "query")?;
     let params = Params {
-        query: qs::parse(req.query_string())?,
+        query,
         principal,
         provider: Some("rest"),
         headers,
@@ -223,14 +226,16 @@ async fn read_body(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if content_type.starts_with("application/x-www-form-urlencoded") {
+    let data = if content_type.starts_with("application/x-www-form-urlencoded") {
         let text = std::str::from_utf8(&body)
             .map_err(|_| FeathersError::bad_request("The body is not UTF-8"))?;
-        return qs::parse(text);
-    }
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Value::Object(Default::default()));
-    }
-    serde_json::from_slice(&body)
-        .map_err(|e| FeathersError::bad_request(format!("Invalid JSON in the body: {e}")))
+        qs::parse(text)?
+    } else if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(Default::default())
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| FeathersError::bad_request(format!("Invalid JSON in the body: {e}")))?
+    };
+    refuse_nul(&data, "body")?;
+    Ok(data)
 }

@@ -63,6 +63,8 @@ pub struct Field {
     pub references: Option<&'static str>,
     /// The smallest value a number may be written with.
     pub min: Option<i64>,
+    /// The most items a list (a JSON array field) may be written with.
+    pub max_items: Option<usize>,
 }
 
 impl Field {
@@ -83,6 +85,7 @@ impl Field {
             non_blank: false,
             references: None,
             min: None,
+            max_items: None,
         }
     }
     pub const fn nullable(mut self) -> Self {
@@ -141,6 +144,10 @@ impl Field {
     }
     pub const fn min(mut self, n: i64) -> Self {
         self.min = Some(n);
+        self
+    }
+    pub const fn max_items(mut self, n: usize) -> Self {
+        self.max_items = Some(n);
         self
     }
 }
@@ -278,6 +285,34 @@ pub fn coerce(
     }
 }
 
+/// 400 naming the first string or key of `value` that holds a NUL character:
+/// PostgreSQL's text and jsonb cannot store one, and no client means one.
+/// `path` names `value` itself (`query`, `body`).
+pub fn refuse_nul(value: &Value, path: &str) -> Result<()> {
+    let nul = |s: &str| s.contains('\0');
+    match value {
+        Value::String(s) if nul(s) => Err(FeathersError::invalid(
+            path,
+            "must not contain a NUL character",
+        )),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, v)| refuse_nul(v, &format!("{path}.{i}"))),
+        Value::Object(map) => map.iter().try_for_each(|(k, v)| {
+            let inner = format!("{path}.{}", k.replace('\0', "\\u0000"));
+            if nul(k) {
+                return Err(FeathersError::invalid(
+                    &inner,
+                    "must not contain a NUL character",
+                ));
+            }
+            refuse_nul(v, &inner)
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Any ISO 8601 date-time (with offset) or a plain date (midnight UTC).
 pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
@@ -359,6 +394,19 @@ mod tests {
         let v = coerce("f", FieldType::Integer, true, &json!(""), Source::Query).unwrap();
         assert_eq!(v, Typed::Null);
         assert!(coerce("f", FieldType::Integer, false, &json!(null), Source::Body).is_err());
+    }
+
+    #[test]
+    fn nul_characters_are_refused_where_they_are() {
+        assert!(refuse_nul(&json!({"a": ["x", {"b": "ok"}]}), "body").is_ok());
+        let err = refuse_nul(&json!({"a": ["x", {"b": "o\0k"}]}), "body").unwrap_err();
+        assert_eq!(err.code(), 400);
+        assert!(
+            err.to_json().to_string().contains("body.a.1.b"),
+            "{}",
+            err.to_json()
+        );
+        assert!(refuse_nul(&json!({"k\0": 1}), "query").is_err());
     }
 
     #[test]

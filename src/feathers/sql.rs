@@ -12,8 +12,8 @@ use super::service::{Id, JsonText, Params, Principal, Service};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
-    Alias, BinOper, Condition, Expr, ExprTrait, Func, NullOrdering, Order, Query as SqlQuery,
-    SelectStatement, SimpleExpr,
+    Alias, BinOper, Condition, Expr, ExprTrait, Func, LikeExpr, NullOrdering, Order,
+    Query as SqlQuery, SelectStatement, SimpleExpr,
 };
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement, TransactionTrait,
@@ -830,6 +830,14 @@ impl SqlService {
                     format!("must be {min} or more"),
                 ));
             }
+            if let (Some(max), Typed::Json(Value::Array(items))) = (field.max_items, &typed)
+                && items.len() > max
+            {
+                return Err(FeathersError::invalid(
+                    key,
+                    format!("has {} items; at most {max} are allowed", items.len()),
+                ));
+            }
             out.push((field, typed));
         }
         if mode != WriteMode::Patch {
@@ -1195,9 +1203,11 @@ pub fn comparison(c: Expr, ty: FieldType, nullable: bool, op: Op, values: &[Type
                 (_, false) => base.not(),
             }
         }
-        Op::Like => c.like(text(&values[0])),
-        Op::NotLike => c.not_like(text(&values[0])),
-        Op::ILike => Expr::expr(Func::lower(c)).like(text(&values[0]).to_lowercase()),
+        // `\` escapes on both databases (PostgreSQL's default, SQLite has none).
+        Op::Like => c.like(LikeExpr::new(text(&values[0])).escape('\\')),
+        Op::NotLike => c.not_like(LikeExpr::new(text(&values[0])).escape('\\')),
+        Op::ILike => Expr::expr(Func::lower(c))
+            .like(LikeExpr::new(text(&values[0]).to_lowercase()).escape('\\')),
     }
 }
 

@@ -89,8 +89,10 @@ impl Body {
     }
 
     /// The media fields as stored (`None` without any); `file_type`, `file_size` and a
-    /// location (`s3_key` or `s3_path`) are required together.
-    pub fn media(&self) -> Result<Option<Value>> {
+    /// location (`s3_key` or `s3_path`) are required together, and the location must be
+    /// one of `conversation`'s own files (403 otherwise): the payload's media URL is
+    /// built from it, so a key of another organization would send that organization's file.
+    pub fn media(&self, conversation: &ConversationRow) -> Result<Option<Value>> {
         let any = self.s3_key.is_some()
             || self.s3_path.is_some()
             || self.file_type.is_some()
@@ -113,11 +115,60 @@ impl Body {
         if self.s3_key.is_none() && self.s3_path.is_none() {
             return Err(FeathersError::invalid("s3_key", "is required with media"));
         }
+        let prefix = file_prefix(conversation);
+        if let Some(key) = &self.s3_key {
+            check_file_key("s3_key", key, &prefix)?;
+        }
+        if let Some(path) = &self.s3_path {
+            let key = path
+                .strip_prefix("s3://")
+                .and_then(|rest| rest.split_once('/'))
+                .map(|(_, key)| key)
+                .ok_or_else(|| {
+                    FeathersError::invalid("s3_path", "must be s3://{bucket}/{s3_key}")
+                })?;
+            check_file_key("s3_path", key, &prefix)?;
+        }
         Ok(Some(json!({
             "s3_key": self.s3_key, "s3_path": self.s3_path, "file_name": self.file_name,
             "file_type": file_type, "file_size": file_size, "conversation_file_id": self.conversation_file_id,
         })))
     }
+}
+
+/// Where a conversation's files live in the bucket (API-DECISIONS.md, Files).
+pub fn file_prefix(conversation: &ConversationRow) -> String {
+    format!(
+        "org/{}/conversations/{}/",
+        conversation.organization_id, conversation.id
+    )
+}
+
+/// 403 unless `key` lies under `prefix`, with no `..` or empty segment to escape it.
+fn check_file_key(field: &str, key: &str, prefix: &str) -> Result<()> {
+    let inside = key.strip_prefix(prefix).is_some_and(|rest| {
+        !rest.is_empty() && rest.split('/').all(|s| !s.is_empty() && s != "..")
+    });
+    if inside {
+        return Ok(());
+    }
+    Err(FeathersError::forbidden(format!(
+        "{field} must name a file of this conversation (under {prefix})"
+    ))
+    .with_data(json!({ "rule": "file_in_conversation", "field": field, "prefix": prefix })))
+}
+
+/// 403 unless a canned reply's `media_url` is a web URL or a key of the caller's
+/// organization (its canned-reply files live under `org/{organization_id}/`).
+fn check_predefined_media(url: &str, org: i64) -> Result<()> {
+    if url.starts_with("https://") || url.starts_with("http://") {
+        return Ok(());
+    }
+    let key = url
+        .strip_prefix("s3://")
+        .and_then(|rest| rest.split_once('/'))
+        .map_or(url, |(_, key)| key);
+    check_file_key("media_url", key, &format!("org/{org}/"))
 }
 
 /// The conversation a message goes to.
@@ -297,10 +348,11 @@ pub async fn outgoing<C: ConnectionTrait>(
         ));
     }
 
-    let mut media = body.media()?;
+    let mut media = body.media(conv)?;
     if media.is_none()
         && let Some(url) = predefined.as_ref().and_then(|p| text_of(p, "media_url"))
     {
+        check_predefined_media(url, org)?;
         let p = predefined.as_ref().expect("predefined");
         media = Some(
             json!({ "url": url, "file_name": text_of(p, "filename"), "file_type": text_of(p, "mime_type"), "file_size": 0 }),

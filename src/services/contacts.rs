@@ -47,7 +47,10 @@ pub fn schema() -> crate::feathers::Schema {
         Field::new("custom_fields_by_name", FieldType::Json)
             .nullable()
             .write(),
-        Field::new("tag_ids", FieldType::Json).computed().write(),
+        Field::new("tag_ids", FieldType::Json)
+            .computed()
+            .write()
+            .max_items(100),
     ])
     .with_virtual("tag_id", FieldType::Integer)
 }

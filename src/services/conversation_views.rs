@@ -51,7 +51,20 @@ fn check_query(data: &Value, params: &Params) -> Result<()> {
             "must be a conversations query object without view_id",
         ));
     }
-    let parsed = Query::parse(query, &super::conversations::schema(), Source::Query)
+    // Validated as it will be used: `/conversations` ANDs its filters with the request's.
+    let mut as_used = serde_json::Map::new();
+    let mut filters = serde_json::Map::new();
+    for (key, value) in query.as_object().into_iter().flatten() {
+        match key.as_str() {
+            "$sort" | "$limit" | "$skip" | "$select" => as_used.insert(key.clone(), value.clone()),
+            _ => filters.insert(key.clone(), value.clone()),
+        };
+    }
+    if !filters.is_empty() {
+        as_used.insert("$and".into(), serde_json::json!([filters]));
+    }
+    let as_used = Value::Object(as_used);
+    let parsed = Query::parse(&as_used, &super::conversations::schema(), Source::Query)
         .map_err(|e| FeathersError::invalid("query", e.message))?;
     let principal = params.principal()?;
     if parsed

@@ -275,13 +275,16 @@ impl ConversationsService {
             return Ok(params);
         };
         let term = term.trim();
-        if term.chars().count() < SEARCH_MIN {
+        let chars = term.chars().count();
+        if chars < SEARCH_MIN || chars > crate::feathers::query::MAX_PATTERN {
             return Ok(params); // the filter itself answers 400
         }
         let mut q = contact_search(params.principal()?.tenant_id, term);
         q.limit(SEARCH_INLINE_MAX as u64 + 1);
         let rows = self.0.db.query_all(&q).await?;
-        if rows.len() > SEARCH_INLINE_MAX {
+        let budget = crate::feathers::query::MAX_VALUES
+            .saturating_sub(crate::feathers::query::raw_values(&params.query));
+        if rows.len() > SEARCH_INLINE_MAX.min(budget) {
             return Ok(params);
         }
         let ids = rows

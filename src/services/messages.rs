@@ -234,7 +234,7 @@ fn inbound_draft(
             "is for messages from a user",
         ));
     }
-    let media = body.media()?;
+    let media = body.media(conversation)?;
     let mime = media
         .as_ref()
         .and_then(|m| m["file_type"].as_str())

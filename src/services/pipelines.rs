@@ -23,7 +23,10 @@ pub fn schema() -> crate::feathers::Schema {
             .write()
             .max_len(100)
             .non_blank(),
-        Field::new("stages", FieldType::Json).computed().write(),
+        Field::new("stages", FieldType::Json)
+            .computed()
+            .write()
+            .max_items(50),
     ])
 }
 

@@ -91,6 +91,16 @@ impl<'a> Target<'a> {
 
     async fn send(&self, mut body: Value) -> (StatusCode, Value) {
         body["conversation_id"] = json!(self.conversation);
+        // Files live under their own conversation's prefix.
+        let prefix = format!(
+            "org/{}/conversations/{}/",
+            self.app.org.org_id, self.conversation
+        );
+        for field in ["s3_key", "s3_path"] {
+            if let Some(location) = body[field].as_str() {
+                body[field] = json!(location.replace("org/1/conversations/1/", &prefix));
+            }
+        }
         if self.channel == Channel::Playground {
             body["contact_id"] = json!(self.contact);
             body["sender_type"] = json!("user");
@@ -588,21 +598,26 @@ async fn playground_rules_and_no_window() {
     assert_error(status, &answer, 422, "Unprocessable");
     assert_eq!(answer["data"]["rule"], "text_length");
     assert_eq!(answer["data"]["actual"], limit + 1);
+    let mut body = media(MessageType::Image, "image/bmp", 1_000);
+    let key = format!(
+        "org/{}/conversations/{}/u1/file.bin",
+        app.org.org_id, t.conversation
+    );
+    body["s3_path"] = json!(format!("s3://files/{key}"));
+    body["s3_key"] = json!(key);
+    body["contact_id"] = json!(t.contact);
+    body["sender_type"] = json!("contact");
+    let (status, answer) = app.post(path, body).await;
+    assert_error(status, &answer, 422, "Unprocessable");
+    assert_eq!(answer["data"]["rule"], "media_type");
+    // The media of a message is a file of its own conversation, never another's.
     let (status, answer) = app
         .post(
             path,
-            with(
-                with(
-                    media(MessageType::Image, "image/bmp", 1_000),
-                    "contact_id",
-                    json!(t.contact),
-                ),
-                "sender_type",
-                json!("contact"),
-            ),
+            json!({"contact_id": t.contact, "sender_type": "contact", "message_type": "image",
+                   "file_type": "image/png", "file_size": 10, "s3_key": "org/1/conversations/999/u1/a.png"}),
         )
         .await;
-    assert_error(status, &answer, 422, "Unprocessable");
-    assert_eq!(answer["data"]["rule"], "media_type");
+    assert_error(status, &answer, 403, "Forbidden");
     t.assert_stored().await;
 }

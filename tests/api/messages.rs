@@ -779,24 +779,28 @@ async fn sending_refuses_other_channels_other_organizations_and_malformed_bodies
 async fn media_fields_are_stored_and_carried_in_the_wire_payload() {
     let app = spawn_app().await;
     let (_, wa) = open_conversation(&app, "whatsapp").await;
-    let media = |name: &str, mime: &str, size: u64| {
+    let org = app.org.org_id;
+    let media = |conv: i64, name: &str, mime: &str, size: u64| {
         json!({
-            "s3_key": format!("org/1/conversations/1/u1/{name}"),
-            "s3_path": format!("s3://files/org/1/conversations/1/u1/{name}"),
+            "s3_key": format!("org/{org}/conversations/{conv}/u1/{name}"),
+            "s3_path": format!("s3://files/org/{org}/conversations/{conv}/u1/{name}"),
             "file_name": name,
             "file_type": mime,
             "file_size": size,
             "conversation_file_id": "65f0c0ffee",
         })
     };
-    let mut body = media("photo.jpg", "image/jpeg", 120_000);
+    let mut body = media(wa, "photo.jpg", "image/jpeg", 120_000);
     body["conversation_id"] = json!(wa);
     body["message_type"] = json!("image");
     body["message_text"] = json!("Look at this");
     let message = app.create(&send_path("whatsapp"), body).await;
     assert_eq!(message["message_type"], "image");
     assert_eq!(message["text"], "Look at this");
-    assert_eq!(message["media"], media("photo.jpg", "image/jpeg", 120_000));
+    assert_eq!(
+        message["media"],
+        media(wa, "photo.jpg", "image/jpeg", 120_000)
+    );
     assert_eq!(
         message["payload"],
         json!({
@@ -804,7 +808,7 @@ async fn media_fields_are_stored_and_carried_in_the_wire_payload() {
             "recipient_type": "individual",
             "to": "15550001111",
             "type": "image",
-            "image": {"link": "s3://files/org/1/conversations/1/u1/photo.jpg", "caption": "Look at this"},
+            "image": {"link": format!("s3://files/org/{org}/conversations/{wa}/u1/photo.jpg"), "caption": "Look at this"},
         })
     );
     assert_eq!(
@@ -814,7 +818,7 @@ async fn media_fields_are_stored_and_carried_in_the_wire_payload() {
 
     // A document on Messenger: the Send API has no caption, the text follows.
     let (_, messenger) = open_conversation(&app, "messenger").await;
-    let mut body = media("invoice.pdf", "application/pdf", 300_000);
+    let mut body = media(messenger, "invoice.pdf", "application/pdf", 300_000);
     body["conversation_id"] = json!(messenger);
     body["message_type"] = json!("document");
     body["message_text"] = json!("Your invoice");
@@ -827,21 +831,21 @@ async fn media_fields_are_stored_and_carried_in_the_wire_payload() {
             "recipient": {"id": "PSID-2718"},
             "messaging_type": "RESPONSE",
             "message": {"attachment": {"type": "file", "payload": {
-                "url": "s3://files/org/1/conversations/1/u1/invoice.pdf", "is_reusable": true}}},
+                "url": format!("s3://files/org/{org}/conversations/{messenger}/u1/invoice.pdf"), "is_reusable": true}}},
             "follow_up_text": "Your invoice",
         })
     );
 
     // An image without text: the preview says what it is.
     let (_, webchat) = open_conversation(&app, "webchat").await;
-    let mut body = media("pic.png", "image/png", 1_000);
+    let mut body = media(webchat, "pic.png", "image/png", 1_000);
     body["conversation_id"] = json!(webchat);
     body["message_type"] = json!("image");
     let message = app.create(&send_path("webchat"), body).await;
     assert_eq!(message["text"], Value::Null);
     assert_eq!(
         message["payload"]["message"]["media"],
-        json!({"url": "s3://files/org/1/conversations/1/u1/pic.png", "mime": "image/png",
+        json!({"url": format!("s3://files/org/{org}/conversations/{webchat}/u1/pic.png"), "mime": "image/png",
                "file_name": "pic.png", "size": 1000})
     );
     assert_eq!(
@@ -955,7 +959,8 @@ async fn sms_sends_text_mms_send_styles_and_replies_in_the_same_conversation() {
             path,
             json!({
                 "conversation_id": conversation, "message_type": "image", "message_text": "Menu",
-                "s3_key": "org/1/menu.png", "s3_path": "s3://files/org/1/menu.png",
+                "s3_key": format!("org/{}/conversations/{conversation}/u1/menu.png", app.org.org_id),
+                "s3_path": format!("s3://files/org/{}/conversations/{conversation}/u1/menu.png", app.org.org_id),
                 "file_name": "menu.png", "file_type": "image/png", "file_size": 200_000,
             }),
         )
@@ -964,7 +969,7 @@ async fn sms_sends_text_mms_send_styles_and_replies_in_the_same_conversation() {
     assert_eq!(mms["delivery_status"], "queued");
     assert_eq!(
         mms["payload"],
-        json!({"body": "Menu", "to_number": "+15550001111", "media_urls": ["s3://files/org/1/menu.png"]})
+        json!({"body": "Menu", "to_number": "+15550001111", "media_urls": [format!("s3://files/org/{}/conversations/{conversation}/u1/menu.png", app.org.org_id)]})
     );
 
     for &style in SEND_STYLES {

@@ -329,3 +329,66 @@ async fn the_database_refuses_cross_organization_references() {
     assert_eq!(record["assigned_user_id"], Value::Null);
     assert_eq!(record["organization_id"], app.org.org_id);
 }
+
+/// A message's media is a file of its own conversation: a key of another
+/// organization or conversation, or one that climbs out of the prefix, is a 403
+/// and nothing is stored.
+#[actix_web::test]
+async fn message_media_must_be_a_file_of_the_conversation() {
+    let app = spawn_app().await;
+    let other = app.new_tenant("Other").await;
+    let (_, conversation) = channel_conversation(&app, &app.org, "whatsapp").await;
+    let (_, theirs) = channel_conversation(&app, &other, "whatsapp").await;
+    set_conversation_time(
+        &app,
+        conversation,
+        "last_inbound_at",
+        Some(chrono::Utc::now()),
+    )
+    .await;
+    let org = app.org.org_id;
+    let path = "/conversation-messages-transform-outgoing-whatsapp";
+    let body = |location: Value| {
+        let mut b = json!({"conversation_id": conversation, "message_type": "image",
+                           "file_type": "image/png", "file_size": 100});
+        for (k, v) in location.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    for location in [
+        json!({"s3_key": "org-2/private/passport.png"}),
+        json!({"s3_key": format!("org/{}/conversations/{theirs}/u1/a.png", other.org_id)}),
+        json!({"s3_key": format!("org/{org}/conversations/{}/u1/a.png", conversation + 1000)}),
+        json!({"s3_key": format!("org/{org}/conversations/{conversation}/../../../org/{}/x.png", other.org_id)}),
+        json!({"s3_key": format!("org/{org}/conversations/{conversation}/")}),
+        json!({"s3_path": format!("s3://files/org/{}/conversations/{theirs}/u1/a.png", other.org_id)}),
+        json!({"s3_key": format!("org/{org}/conversations/{conversation}/u1/a.png"),
+               "s3_path": format!("s3://files/org/{}/x.png", other.org_id)}),
+    ] {
+        let (status, err) = app.post(path, body(location.clone())).await;
+        assert_error(status, &err, 403, "Forbidden");
+        assert_eq!(err["data"]["rule"], "file_in_conversation", "{location}");
+    }
+    let own = format!("org/{org}/conversations/{conversation}/u1/a.png");
+    let (status, message) = app.post(path, body(json!({"s3_key": own}))).await;
+    assert_eq!(status, StatusCode::CREATED, "{message}");
+    assert_eq!(message["payload"]["image"]["link"], own);
+    assert_eq!(stored_messages(&app, conversation).await, 1);
+    // A canned reply's media is a web URL or a key of the caller's organization.
+    let reply = app
+        .create(
+            "/conversation-predefined-messages",
+            json!({"title": "t", "content": "see", "message_type": "image",
+                   "media_url": format!("org/{}/predefined/x.png", other.org_id), "mime_type": "image/png"}),
+        )
+        .await;
+    let (status, err) = app
+        .post(
+            path,
+            json!({"conversation_id": conversation, "predefined_message_id": reply["id"]}),
+        )
+        .await;
+    assert_error(status, &err, 403, "Forbidden");
+    assert_eq!(stored_messages(&app, conversation).await, 1);
+}
