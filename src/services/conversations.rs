@@ -276,7 +276,7 @@ impl ConversationsService {
         };
         let term = term.trim();
         let chars = term.chars().count();
-        if chars < SEARCH_MIN || chars > crate::feathers::query::MAX_PATTERN {
+        if !(SEARCH_MIN..=crate::feathers::query::MAX_PATTERN).contains(&chars) {
             return Ok(params); // the filter itself answers 400
         }
         let mut q = contact_search(params.principal()?.tenant_id, term);
