@@ -94,7 +94,13 @@ impl Application {
 
     /// Serves until the process is asked to stop (SIGINT/SIGTERM drain in-flight requests).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let purge = tokio::spawn(crate::messaging::idempotency::purge_periodically(
+            self.db.clone(),
+            Duration::from_secs(600),
+        ));
+        let result = self.server.await;
+        purge.abort();
+        result
     }
 }
 

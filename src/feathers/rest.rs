@@ -100,11 +100,13 @@ async fn handle(
     let headers: HashMap<String, String> = req
         .headers()
         .iter()
-        .filter_map(|(k, v)| {
-            Some((
+        // Values that are not visible ASCII are kept (lossily decoded) so that the
+        // header's reader refuses them with a 400, rather than never seeing them.
+        .map(|(k, v)| {
+            (
                 k.as_str().to_ascii_lowercase(),
-                v.to_str().ok()?.to_string(),
-            ))
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
         })
         .collect();
     // The transport refuses verbs and custom methods before any hook runs, as Feathers does.

@@ -1,7 +1,7 @@
 //! `Idempotency-Key` on creates: the same key with the same body answers the first
 //! result and stores nothing new; the same key with another body (or path) is a 409.
-//! Keys live per organization for 24 hours; the saved answer is written in the
-//! same transaction as the work it describes.
+//! Keys live per caller (organization and user) for 24 hours, then are purged; the
+//! saved answer is written in the same transaction as the work it describes.
 
 use crate::feathers::{FeathersError, Params, Result};
 use chrono::{Duration, Utc};
@@ -12,6 +12,45 @@ use sha2::{Digest, Sha256};
 
 /// How long a key is remembered.
 pub const KEY_TTL_HOURS: i64 = 24;
+
+/// Whose keys: a key is only ever replayed to the user who sent it.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller {
+    pub organization_id: i64,
+    pub user_id: i64,
+}
+
+impl Caller {
+    pub fn of(params: &Params) -> Result<Self> {
+        let principal = params.principal()?;
+        Ok(Self {
+            organization_id: principal.tenant_id,
+            user_id: principal.user_id,
+        })
+    }
+}
+
+/// Deletes the keys older than their 24 hours; answers how many went.
+pub async fn purge_expired<C: ConnectionTrait>(conn: &C) -> Result<u64> {
+    let mut q = Query::delete();
+    q.from_table(Alias::new("idempotency_keys")).and_where(
+        Expr::col(Alias::new("created_at")).lt(Utc::now() - Duration::hours(KEY_TTL_HOURS)),
+    );
+    Ok(conn.execute(&q).await?.rows_affected())
+}
+
+/// Purges expired keys every `every`, for as long as the process runs.
+pub async fn purge_periodically(db: sea_orm::DatabaseConnection, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        match purge_expired(&db).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(purged = n, "expired idempotency keys purged"),
+            Err(e) => tracing::warn!(error = %e.message, "idempotency key purge failed"),
+        }
+    }
+}
 
 /// The request's key, if any: 1 to 255 visible ASCII characters (400 otherwise).
 pub fn key(params: &Params) -> Result<Option<String>> {
@@ -67,14 +106,15 @@ pub fn request_hash(path: &str, body: &Value) -> String {
 /// for a different request.
 pub async fn replay<C: ConnectionTrait>(
     conn: &C,
-    org: i64,
+    caller: Caller,
     key: &str,
     hash: &str,
 ) -> Result<Option<Value>> {
     let mut q = Query::select();
     q.columns([Alias::new("request_hash"), Alias::new("response_body")])
         .from(Alias::new("idempotency_keys"))
-        .and_where(Expr::col(Alias::new("organization_id")).eq(org))
+        .and_where(Expr::col(Alias::new("organization_id")).eq(caller.organization_id))
+        .and_where(Expr::col(Alias::new("user_id")).eq(caller.user_id))
         .and_where(Expr::col(Alias::new("key")).eq(key))
         .and_where(
             Expr::col(Alias::new("created_at")).gt(Utc::now() - Duration::hours(KEY_TTL_HOURS)),
@@ -94,7 +134,7 @@ pub async fn replay<C: ConnectionTrait>(
 /// by a concurrent request is a 409, and the caller's transaction rolls back.
 pub async fn save<C: ConnectionTrait>(
     conn: &C,
-    org: i64,
+    caller: Caller,
     key: &str,
     path: &str,
     hash: &str,
@@ -105,6 +145,7 @@ pub async fn save<C: ConnectionTrait>(
         .columns(
             [
                 "organization_id",
+                "user_id",
                 "key",
                 "path",
                 "request_hash",
@@ -115,7 +156,8 @@ pub async fn save<C: ConnectionTrait>(
             .map(Alias::new),
         )
         .values_panic([
-            org.into(),
+            caller.organization_id.into(),
+            caller.user_id.into(),
             key.into(),
             path.into(),
             hash.into(),
@@ -124,7 +166,7 @@ pub async fn save<C: ConnectionTrait>(
             Utc::now().into(),
         ])
         .on_conflict(
-            OnConflict::columns([Alias::new("organization_id"), Alias::new("key")])
+            OnConflict::columns(["organization_id", "user_id", "key"].map(Alias::new))
                 .update_columns(
                     [
                         "path",

@@ -1,12 +1,13 @@
 //! What every organization-owned service shares: tenant scoping, timestamps,
 //! Apex pagination (default 10, maximum 50), and reference checks.
 
+use crate::feathers::sql::WriteMode;
 use crate::feathers::sql::{missing_reference, parse_id};
 use crate::feathers::{
     Direction, FeathersError, Field, FieldType, Id, Params, Result, Schema, SqlOptions, SqlService,
 };
-use sea_orm::ConnectionTrait;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, LockType, Query};
+use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::Value;
 
 /// Default and maximum page size on every Apex path.
@@ -95,30 +96,65 @@ pub fn selected(params: &Params, field: &str) -> bool {
 }
 
 /// 403 unless the caller is an admin or the user named by the record's `owner_field`
-/// (404 first when the record is not the caller's organization's).
-pub async fn require_owner_or_admin(
+/// (404 first when the record is not the caller's organization's). Run in the write's
+/// transaction: on PostgreSQL the row stays locked until it commits, so the check
+/// holds for the write that follows.
+async fn require_owner_or_admin<C: ConnectionTrait>(
+    conn: &C,
     sql: &SqlService,
     id: &Id,
     params: &Params,
     owner_field: &str,
 ) -> Result<()> {
     let principal = params.principal()?;
-    let record = sql
-        ._get(
-            &sql.db,
-            id,
-            &Params {
-                query: Value::Null,
-                ..params.clone()
-            },
-        )
-        .await?;
-    if principal.role != crate::auth::ADMIN
-        && record[owner_field].as_i64() != Some(principal.user_id)
-    {
+    let mut q = Query::select();
+    q.column(Alias::new(owner_field))
+        .from(Alias::new(sql.options.table))
+        .and_where(Expr::col(Alias::new("id")).eq(parse_id(id)?))
+        .and_where(Expr::col(Alias::new("organization_id")).eq(principal.tenant_id));
+    if conn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        q.lock(LockType::Update);
+    }
+    let row = conn
+        .query_one(&q)
+        .await?
+        .ok_or_else(|| FeathersError::no_record(id))?;
+    let owner: Option<i64> = row.try_get("", owner_field)?;
+    if principal.role != crate::auth::ADMIN && owner != Some(principal.user_id) {
         return Err(FeathersError::forbidden(
             "Only its owner or an admin may change this record",
         ));
     }
     Ok(())
+}
+
+/// Patches a record that only its owner or an admin may change: check and write in one transaction.
+pub async fn patch_owned(
+    sql: &SqlService,
+    id: Option<&Id>,
+    data: Value,
+    params: &Params,
+    owner_field: &str,
+) -> Result<Value> {
+    let key = single(id, "patch")?.to_string();
+    let txn = sql.db.begin().await?;
+    require_owner_or_admin(&txn, sql, &key, params, owner_field).await?;
+    let result = sql._patch(&txn, id, data, params, WriteMode::Patch).await?;
+    txn.commit().await?;
+    Ok(result)
+}
+
+/// Removes a record that only its owner or an admin may remove: check and delete in one transaction.
+pub async fn remove_owned(
+    sql: &SqlService,
+    id: Option<&Id>,
+    params: &Params,
+    owner_field: &str,
+) -> Result<Value> {
+    let key = single(id, "remove")?.to_string();
+    let txn = sql.db.begin().await?;
+    require_owner_or_admin(&txn, sql, &key, params, owner_field).await?;
+    let result = sql._remove(&txn, id, params).await?;
+    txn.commit().await?;
+    Ok(result)
 }

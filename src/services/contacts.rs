@@ -241,7 +241,20 @@ impl Service for ContactsService {
     /// Removes a contact that has no conversations (409 otherwise: remove those first).
     async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
         let contact = single(id, "remove")?;
+        let org = params.principal()?.tenant_id;
         let txn = self.0.db.begin().await?;
+        // Lock the contact first: a conversation created for it meanwhile (its foreign
+        // key check takes a share lock on this row) waits for this removal, then fails,
+        // instead of being deleted with the contact unseen.
+        if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+            let mut lock = Query::select();
+            lock.column(Alias::new("id"))
+                .from(Alias::new("contacts"))
+                .and_where(Expr::col(Alias::new("id")).eq(contact))
+                .and_where(Expr::col(Alias::new("organization_id")).eq(org))
+                .lock(sea_orm::sea_query::LockType::Update);
+            txn.query_one(&lock).await?;
+        }
         let mut q = Query::select();
         q.column(Alias::new("id"))
             .from(Alias::new("conversations"))

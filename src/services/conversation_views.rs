@@ -2,7 +2,7 @@
 //! over conversations. Everyone in the organization sees them; their owner or an
 //! admin changes them. `GET /conversations?view_id=N` applies one.
 
-use super::common::{require_owner_or_admin, single, tenant_options, tenant_schema};
+use super::common::{patch_owned, remove_owned, single, tenant_options, tenant_schema};
 use crate::feathers::schema::Source;
 use crate::feathers::sql::WriteMode;
 use crate::feathers::{
@@ -141,12 +141,9 @@ impl Service for ConversationViewsService {
     async fn patch(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {
         single(id, "patch")?;
         check_query(&data, params)?;
-        require_owner_or_admin(&self.0, id.expect("single"), params, "owner_user_id").await?;
-        self.0.patch(id, data, params).await
+        patch_owned(&self.0, id, data, params, "owner_user_id").await
     }
     async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
-        single(id, "remove")?;
-        require_owner_or_admin(&self.0, id.expect("single"), params, "owner_user_id").await?;
-        self.0.remove(id, params).await
+        remove_owned(&self.0, id, params, "owner_user_id").await
     }
 }

@@ -38,18 +38,18 @@ pub async fn idempotent_create(
     data: Value,
     params: &Params,
 ) -> Result<Value> {
-    let org = params.principal()?.tenant_id;
+    let caller = idempotency::Caller::of(params)?;
     let key = idempotency::key(params)?;
     let hash = idempotency::request_hash(path, &data);
     let txn = db.begin().await?;
     if let Some(key) = &key
-        && let Some(saved) = idempotency::replay(&txn, org, key, &hash).await?
+        && let Some(saved) = idempotency::replay(&txn, caller, key, &hash).await?
     {
         return Ok(saved);
     }
     let result = svc.create_in(&txn, data, params).await?;
     if let Some(key) = &key {
-        idempotency::save(&txn, org, key, path, &hash, &result).await?;
+        idempotency::save(&txn, caller, key, path, &hash, &result).await?;
     }
     txn.commit().await?;
     Ok(result)
@@ -175,7 +175,23 @@ impl MessagesService {
                     status: "open",
                     created_at: now,
                 };
-                conversations::insert(txn, &new).await?
+                // One live playground conversation per contact (unique index, m0011): of
+                // two first messages at once, the later insert fails in its savepoint
+                // and the message joins the conversation the other created.
+                let savepoint = txn.begin().await?;
+                match conversations::insert(&savepoint, &new).await {
+                    Ok(id) => {
+                        savepoint.commit().await?;
+                        id
+                    }
+                    Err(e) if e.kind == crate::feathers::error::ErrorKind::Conflict => {
+                        savepoint.rollback().await?;
+                        playground_conversation(txn, org, contact_id)
+                            .await?
+                            .ok_or(e)?
+                    }
+                    Err(e) => return Err(e),
+                }
             }
         };
         if body.conversation_id.is_some_and(|id| id != conversation_id) {
@@ -331,6 +347,9 @@ impl Service for MessagesService {
                 "Can not create multiple entries",
             ));
         }
+        // The query follows the rules of every create: known keys only (400), and an
+        // `organization_id` that must be the caller's (403).
+        self.sql.parse_query(params)?;
         idempotent_create(&self.sql.db, self, &self.path, data, params).await
     }
     /// Soft delete, by an admin or the user who sent it; the conversation's preview follows.

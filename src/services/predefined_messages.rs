@@ -5,7 +5,7 @@
 //! caller-given `{{variables}}`, rendered when a message is sent with
 //! `predefined_message_id`.
 
-use super::common::{require_owner_or_admin, single, tenant_options, tenant_schema};
+use super::common::{patch_owned, remove_owned, tenant_options, tenant_schema};
 use super::messages::{TxCreate, idempotent_create};
 use crate::feathers::sql::WriteMode;
 use crate::feathers::{
@@ -123,13 +123,9 @@ impl Service for PredefinedMessagesService {
         .await
     }
     async fn patch(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {
-        single(id, "patch")?;
-        require_owner_or_admin(&self.0, id.expect("single"), params, "created_by_user_id").await?;
-        self.0.patch(id, data, params).await
+        patch_owned(&self.0, id, data, params, "created_by_user_id").await
     }
     async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
-        single(id, "remove")?;
-        require_owner_or_admin(&self.0, id.expect("single"), params, "created_by_user_id").await?;
-        self.0.remove(id, params).await
+        remove_owned(&self.0, id, params, "created_by_user_id").await
     }
 }

@@ -328,11 +328,25 @@ async fn populate(app: &TestApp, tenant: &Tenant, n: usize, seed: u64) -> World 
     let mut conversations = Vec::new();
     for i in 0..n {
         let status = if i % 3 == 0 { "closed" } else { "open" };
+        let channel = CHANNELS[i % CHANNELS.len()];
+        // A contact has one live playground conversation: each gets a contact of its own.
+        let contact = if channel == "playground" {
+            id_of(
+                &call(
+                    Method::POST,
+                    "/contacts".into(),
+                    json!({"first_name": format!("Playground {i}")}),
+                )
+                .await,
+            )
+        } else {
+            contacts[i % contacts.len()]
+        };
         let id = create_conversation_at(
             app,
             tenant.org_id,
-            contacts[i % contacts.len()],
-            CHANNELS[i % CHANNELS.len()],
+            contact,
+            channel,
             status,
             base + Duration::minutes(i as i64),
         )
