@@ -5,7 +5,7 @@
 
 use crate::helpers::*;
 use reqwest::header::HeaderValue;
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 const PLAYGROUND: &str = "/conversation-messages-playground";
