@@ -126,19 +126,30 @@ impl ServiceHandle<'_> {
     }
 
     fn publish(&self, event: &'static str, result: &Value, params: &Params) {
-        let tenant_id = params.principal.as_ref().map(|p| p.tenant_id);
+        // An event goes to its tenant's subscribers; a write made without a tenant
+        // (a login) has no one to go to.
+        let Some(tenant_id) = params.principal.as_ref().map(|p| p.tenant_id) else {
+            return;
+        };
+        let secrets = self.service.secret_fields();
         let records: Vec<&Value> = match result {
             Value::Array(items) => items.iter().collect(),
             Value::Null => Vec::new(),
             other => vec![other],
         };
         for data in records {
+            let mut data = data.clone();
+            if let Value::Object(fields) = &mut data {
+                for secret in secrets {
+                    fields.shift_remove(*secret);
+                }
+            }
             // No subscriber is fine: the bus is best-effort fan-out in this process.
             let _ = self.events.send(ServiceEvent {
                 path: self.path.to_string(),
                 event,
-                tenant_id,
-                data: data.clone(),
+                tenant_id: Some(tenant_id),
+                data,
             });
         }
     }

@@ -77,6 +77,11 @@ pub trait Service: Send + Sync {
     fn create_status(&self, _params: &Params) -> u16 {
         201
     }
+    /// Fields of this service's answers meant for the caller alone (a fresh API key,
+    /// an access token): never carried by events.
+    fn secret_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
     async fn update(&self, _id: Option<&Id>, _data: Value, _params: &Params) -> Result<Value> {
         Err(unsupported("update"))
     }

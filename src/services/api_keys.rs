@@ -58,6 +58,10 @@ impl ApiKeysService {
 
 #[async_trait]
 impl Service for ApiKeysService {
+    /// The key is shown once, to its creator.
+    fn secret_fields(&self) -> &'static [&'static str] {
+        &["key"]
+    }
     async fn find(&self, params: &Params) -> Result<Value> {
         require_admin(params)?;
         self.0.find(params).await

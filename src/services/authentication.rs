@@ -34,6 +34,9 @@ fn text<'a>(data: &'a Value, key: &str) -> Option<&'a str> {
 
 #[async_trait]
 impl Service for AuthenticationService {
+    fn secret_fields(&self) -> &'static [&'static str] {
+        &["accessToken"]
+    }
     async fn create(&self, data: Value, _params: &Params) -> Result<Value> {
         match text(&data, "strategy") {
             Some("local") => {

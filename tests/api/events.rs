@@ -46,3 +46,23 @@ async fn writes_publish_one_event_per_record() {
         .collect();
     assert_eq!(seen, expected);
 }
+
+/// Events never carry what an answer shows its caller alone: a new API key's
+/// plaintext, a login's access token.
+#[actix_web::test]
+async fn events_carry_no_secret() {
+    let app = spawn_app().await;
+    let mut events = app.registry.subscribe();
+    let created = app.create("/api-keys", json!({"name": "ci"})).await;
+    let key = created["key"].as_str().expect("the creator sees the key");
+    let token = app.login(&app.org.email, "admin-password").await;
+    let mut seen = 0;
+    while let Ok(event) = events.try_recv() {
+        seen += 1;
+        let text = event.data.to_string();
+        assert!(!text.contains(key), "{}: {text}", event.path);
+        assert!(!text.contains(&token), "{}: {text}", event.path);
+        assert!(event.tenant_id.is_some());
+    }
+    assert_eq!(seen, 1, "the key's created event, without the key");
+}

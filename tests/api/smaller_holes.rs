@@ -4,8 +4,8 @@
 //! end in one conversation.
 
 use crate::helpers::*;
-use reqwest::header::HeaderValue;
 use reqwest::StatusCode;
+use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 
 const PLAYGROUND: &str = "/conversation-messages-playground";
