@@ -10,6 +10,7 @@ mod m0004_message_counts;
 pub mod m0005_conversation_versions;
 mod m0006_ordered_count_locks;
 pub mod m0007_contact_copies;
+mod m0009_token_revocation;
 mod triggers;
 
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_conversation_versions::Migration),
             Box::new(m0006_ordered_count_locks::Migration),
             Box::new(m0007_contact_copies::Migration),
+            Box::new(m0009_token_revocation::Migration),
         ]
     }
 }

@@ -1,9 +1,11 @@
 //! Recently resolved callers, so a request does not read its user from the database.
 //!
-//! A JWT is still verified on every request (signature, expiry, audience); what is
-//! cached is the user (or API key) it resolved to, for [`TTL`]. Writes to users and
-//! API keys in this process clear the cache at once; on other instances a removed
-//! user, a changed role or a revoked key takes effect within [`TTL`].
+//! A JWT is still verified on every request (signature, type, expiry, audience); what
+//! is cached is the user (or API key) it resolved to, for [`TTL`], per token (its
+//! `jti`): the entry says that this token was not revoked when it was read. Writes to
+//! users and API keys and token revocations in this process clear the cache at once;
+//! on other instances a removed user, a changed role, a revoked token (logout,
+//! password or role change) or a revoked key takes effect within [`TTL`].
 
 use crate::feathers::Principal;
 use quick_cache::sync::Cache;
@@ -18,8 +20,12 @@ const CAPACITY: usize = 10_000;
 /// A credential, as the cache knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Credential {
-    /// A verified token's user and organization.
-    User { id: i64, organization_id: i64 },
+    /// A verified token (its `jti`), with its user and organization.
+    Token {
+        jti: String,
+        user_id: i64,
+        organization_id: i64,
+    },
     /// The SHA-256 of an API key.
     ApiKey(String),
 }
@@ -53,6 +59,11 @@ impl PrincipalCache {
         self.entries.insert(credential, (principal, Instant::now()));
     }
 
+    /// Forgets one credential: a token just revoked.
+    pub fn remove(&self, credential: &Credential) {
+        self.entries.remove(credential);
+    }
+
     /// Forgets every caller: after a user or an API key changed.
     pub fn clear(&self) {
         self.entries.clear();
@@ -75,15 +86,17 @@ mod tests {
     #[test]
     fn remembers_until_cleared() {
         let cache = PrincipalCache::default();
-        let key = Credential::User {
-            id: 2,
+        let key = Credential::Token {
+            jti: "j".into(),
+            user_id: 2,
             organization_id: 1,
         };
         assert_eq!(cache.get(&key), None);
         cache.insert(key.clone(), principal());
         assert_eq!(cache.get(&key), Some(principal()));
-        let other = Credential::User {
-            id: 2,
+        let other = Credential::Token {
+            jti: "j".into(),
+            user_id: 2,
             organization_id: 3,
         };
         assert_eq!(
