@@ -25,6 +25,7 @@ pub struct Application {
 impl Application {
     /// Connects to the database, migrates if configured, and binds `host:port` (port 0 picks one).
     pub async fn build(settings: &Settings) -> Result<Self, String> {
+        settings.validate()?;
         let db = crate::db::connect(&settings.database_url, settings.max_connections)
             .await
             .map_err(|e| format!("cannot connect to the database: {e}"))?;

@@ -134,7 +134,10 @@ impl Settings {
     /// that it was generated or read, never the secret.
     pub fn jwt_secret(&self) -> Result<String, String> {
         match &self.jwt_secret {
-            Some(secret) => Ok(secret.clone()),
+            Some(secret) => {
+                self.validate()?;
+                Ok(secret.clone())
+            }
             None => secret_file(&self.data_directory().join(JWT_SECRET_FILE)),
         }
     }
@@ -312,8 +315,7 @@ mod tests {
             .collect();
         assert_eq!(leftovers, [JWT_SECRET_FILE], "no temporary file is left");
 
-        let elsewhere = settings("default", None);
-        let mut other = elsewhere.clone();
+        let mut other = settings("default", None);
         other.data_dir = Some(dir.join("other").display().to_string());
         assert_ne!(
             other.jwt_secret().unwrap(),
