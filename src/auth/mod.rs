@@ -184,6 +184,7 @@ impl AuthContext {
         if let Some(principal) = self.cache.get(&credential) {
             return Ok(principal);
         }
+        let generation = self.cache.generation();
         let user = self.user_for_claims(&claims).await?;
         let principal = Principal {
             tenant_id: user.organization_id,
@@ -191,7 +192,7 @@ impl AuthContext {
             role: user.role,
             strategy: "jwt".into(),
         };
-        self.cache.insert(credential, principal.clone());
+        self.cache.insert(generation, credential, principal.clone());
         Ok(principal)
     }
 
@@ -231,8 +232,9 @@ impl AuthContext {
         if let Some(principal) = self.cache.get(&credential) {
             return Ok(principal);
         }
+        let generation = self.cache.generation();
         let principal = self.read_api_key(key).await?;
-        self.cache.insert(credential, principal.clone());
+        self.cache.insert(generation, credential, principal.clone());
         Ok(principal)
     }
 
