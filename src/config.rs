@@ -297,6 +297,7 @@ mod tests {
         assert_eq!(dir(&s), "/srv/inbox");
     }
 
+    #[cfg(unix)]
     #[test]
     fn a_generated_secret_is_private_and_reused() {
         use std::os::unix::fs::PermissionsExt;

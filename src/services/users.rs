@@ -163,8 +163,10 @@ impl Service for UsersService {
         let hash = take_password(&mut data).await?;
         let txn = self.0.db.begin().await?;
         // The role before, when the patch names one: a change revokes the user's tokens.
-        let role_before = match data.get("role") {
-            Some(_) => find_user(&txn, Some(crate::feathers::sql::parse_id(id)?), None)
+        let user_id = crate::feathers::sql::parse_id(id)?;
+        let new_role = data.get("role").cloned();
+        let role_before = match new_role {
+            Some(_) => find_user(&txn, Some(user_id), None)
                 .await?
                 .filter(|u| u.organization_id == principal.tenant_id)
                 .map(|u| u.role),
@@ -174,10 +176,9 @@ impl Service for UsersService {
             .0
             ._patch(&txn, Some(id), data, params, WriteMode::Patch)
             .await?;
-        let user_id = result["id"]
-            .as_i64()
-            .ok_or_else(|| FeathersError::no_record(id))?;
-        if hash.is_some() || role_before.is_some_and(|before| result["role"] != before.as_str()) {
+        let role_changed = matches!((&role_before, &new_role),
+            (Some(before), Some(new)) if new != before.as_str());
+        if hash.is_some() || role_changed {
             revoke_user_tokens(&txn, user_id).await?;
         }
         if let Some(hash) = hash {

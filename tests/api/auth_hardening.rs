@@ -289,6 +289,7 @@ async fn a_short_configured_secret_refuses_to_start() {
     }
 }
 
+#[cfg(unix)]
 #[actix_web::test]
 async fn a_generated_secret_is_private_and_reused_on_the_next_start() {
     use std::os::unix::fs::PermissionsExt;
