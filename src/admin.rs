@@ -17,7 +17,7 @@ pub async fn create_admin(
                 .into(),
         );
     }
-    let hash = password::hash(pass)?;
+    let hash = password::hash_async(pass.to_string()).await?;
     let now = chrono::Utc::now();
     let txn = db.begin().await.map_err(|e| e.to_string())?;
     let mut org = Query::insert();

@@ -1,6 +1,6 @@
 //! Builds the server from [`Settings`]: used by `main` and by the tests.
 
-use crate::auth::{AuthContext, jwt::JwtKeys};
+use crate::auth::{AuthContext, jwt::JwtKeys, throttle::LoginThrottle};
 use crate::config::Settings;
 use crate::feathers::Registry;
 use crate::feathers::rate_limit::RateLimit;
@@ -25,6 +25,7 @@ pub struct Application {
 impl Application {
     /// Connects to the database, migrates if configured, and binds `host:port` (port 0 picks one).
     pub async fn build(settings: &Settings) -> Result<Self, String> {
+        settings.validate()?;
         let db = crate::db::connect(&settings.database_url, settings.max_connections)
             .await
             .map_err(|e| format!("cannot connect to the database: {e}"))?;
@@ -45,14 +46,16 @@ impl Application {
         listener: TcpListener,
     ) -> Result<Self, String> {
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let secret = settings.jwt_secret()?;
         let auth = Arc::new(AuthContext {
             db: db.clone(),
-            keys: JwtKeys::new(
-                &settings.jwt_secret,
-                &settings.jwt_audience,
-                settings.jwt_expires_secs,
-            ),
+            keys: JwtKeys::new(&secret, &settings.jwt_audience, settings.jwt_expires_secs),
             cache: Default::default(),
+            throttle: LoginThrottle::new(
+                settings.login_failures_per_email,
+                settings.login_failures_per_address,
+                Duration::from_secs(settings.login_failure_window_secs),
+            ),
         });
         let mut registry = Registry::new();
         crate::services::register(&mut registry, &db, &auth, settings.conformance_fixture);

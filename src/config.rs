@@ -1,11 +1,20 @@
 //! Layered settings: `config/default.toml`, then `config/{APP_ENV}.toml`, then
 //! `APP__<KEY>` variables, then the well-known variables `DATABASE_URL`, `HOST`,
 //! `PORT` and `JWT_SECRET`. Validated at load.
+//!
+//! There is no default JWT secret. A configured one must have at least
+//! [`MIN_JWT_SECRET_BYTES`] bytes, in every environment. Without one (not allowed in
+//! production, where instances must share it) the server generates a random secret
+//! at first start and keeps it in the data directory ([`Settings::jwt_secret`]).
 
 use serde::Deserialize;
+use std::path::{Path, PathBuf};
 
-/// The development JWT secret in `config/default.toml`; refused in production.
-pub const DEFAULT_JWT_SECRET: &str = "dev-secret-change-me";
+/// The shortest JWT secret accepted.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// The generated secret's file name in the data directory.
+pub const JWT_SECRET_FILE: &str = "jwt-secret";
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -15,7 +24,13 @@ pub struct Settings {
     pub host: String,
     pub port: u16,
     pub database_url: String,
-    pub jwt_secret: String,
+    /// `JWT_SECRET`; `None`: generated and kept in [`Settings::data_directory`].
+    #[serde(default)]
+    pub jwt_secret: Option<String>,
+    /// Where the server keeps its files (the generated JWT secret); default: the
+    /// SQLite file's directory, or `data` for PostgreSQL.
+    #[serde(default)]
+    pub data_dir: Option<String>,
     pub jwt_audience: String,
     pub jwt_expires_secs: i64,
     pub max_body_bytes: usize,
@@ -28,6 +43,11 @@ pub struct Settings {
     /// instance; 0 turns the limit off.
     pub rate_limit_requests: u64,
     pub rate_limit_window_secs: u64,
+    /// Failed logins allowed per email, and per client address, in
+    /// `login_failure_window_secs` on each instance; beyond, 429. 0 turns one off.
+    pub login_failures_per_email: u32,
+    pub login_failures_per_address: u32,
+    pub login_failure_window_secs: u64,
 }
 
 fn default_env() -> String {
@@ -67,17 +87,149 @@ impl Settings {
 
     /// Refuses settings that would be unsafe to run with.
     pub fn validate(&self) -> Result<(), String> {
-        if self.env == "production"
-            && (self.jwt_secret == DEFAULT_JWT_SECRET || self.jwt_secret.len() < 32)
-        {
-            return Err("refusing to start: in production JWT_SECRET must be set to a secret of at least 32 \
-                        characters (the default development secret is public)"
-                .into());
+        match &self.jwt_secret {
+            Some(secret) if secret.len() < MIN_JWT_SECRET_BYTES => {
+                return Err(format!(
+                    "refusing to start: the configured JWT secret (JWT_SECRET) has {} bytes, it must \
+                     have at least {MIN_JWT_SECRET_BYTES} (e.g. `openssl rand -hex 32`); unset it to \
+                     have one generated outside production",
+                    secret.len()
+                ));
+            }
+            None if self.env == "production" => {
+                return Err(format!(
+                    "refusing to start: in production JWT_SECRET must be set (at least \
+                     {MIN_JWT_SECRET_BYTES} bytes), the same on every instance"
+                ));
+            }
+            _ => {}
         }
         if self.max_body_bytes == 0 {
             return Err("max_body_bytes must be positive".into());
         }
         Ok(())
+    }
+
+    /// Where the server keeps its files: `data_dir`, else the SQLite database file's
+    /// directory, else (PostgreSQL, in-memory SQLite) `data`.
+    pub fn data_directory(&self) -> PathBuf {
+        if let Some(dir) = &self.data_dir {
+            return PathBuf::from(dir);
+        }
+        let file = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.database_url.strip_prefix("sqlite:"))
+            .map(|rest| rest.split('?').next().unwrap_or_default())
+            .filter(|path| !path.is_empty() && !path.contains(":memory:"));
+        match file.map(|path| Path::new(path).parent()) {
+            Some(Some(parent)) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            Some(_) => PathBuf::from("."),
+            None => PathBuf::from("data"),
+        }
+    }
+
+    /// The JWT secret: the configured one, or the one generated at first start in the
+    /// data directory's `jwt-secret` file (mode 0600), reused on later starts. Logs
+    /// that it was generated or read, never the secret.
+    pub fn jwt_secret(&self) -> Result<String, String> {
+        match &self.jwt_secret {
+            Some(secret) => {
+                self.validate()?;
+                Ok(secret.clone())
+            }
+            None => secret_file(&self.data_directory().join(JWT_SECRET_FILE)),
+        }
+    }
+}
+
+/// Reads the secret kept at `path`, or generates it there if there is none.
+pub fn secret_file(path: &Path) -> Result<String, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let secret = text.trim().to_string();
+            if secret.len() < MIN_JWT_SECRET_BYTES {
+                return Err(format!(
+                    "refusing to start: the JWT secret in {} has fewer than {MIN_JWT_SECRET_BYTES} \
+                     bytes (delete it to have a new one generated, or set JWT_SECRET)",
+                    path.display()
+                ));
+            }
+            warn_if_readable_by_others(path);
+            tracing::info!(path = %path.display(), "JWT secret read from the data directory");
+            Ok(secret)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => generate_secret_file(path),
+        Err(e) => Err(format!(
+            "cannot read the JWT secret file {}: {e}",
+            path.display()
+        )),
+    }
+}
+
+/// Writes a new random secret to `path` (mode 0600): to a temporary file first, then
+/// linked into place, so that an instance starting at the same time reads the whole
+/// secret or makes its own link fail and reads the winner's.
+fn generate_secret_file(path: &Path) -> Result<String, String> {
+    use std::io::Write;
+    let fail = |what: &str, e: std::io::Error| {
+        format!(
+            "cannot {what} the generated JWT secret file {}: {e}",
+            path.display()
+        )
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| fail("create the directory of", e))?;
+    let secret = crate::auth::api_key::hex(&crate::auth::api_key::random_bytes::<32>());
+    let temporary = dir.join(format!(
+        ".{JWT_SECRET_FILE}.{}.tmp",
+        crate::auth::api_key::hex(&crate::auth::api_key::random_bytes::<8>())
+    ));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options
+        .open(&temporary)
+        .and_then(|mut file| {
+            file.write_all(format!("{secret}\n").as_bytes())?;
+            file.sync_all()
+        })
+        .map_err(|e| fail("write", e));
+    let linked = written.and_then(|()| match std::fs::hard_link(&temporary, path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(fail("write", e)),
+    });
+    let _ = std::fs::remove_file(&temporary);
+    if !linked? {
+        // Another instance generated it first.
+        return secret_file(path);
+    }
+    tracing::warn!(
+        path = %path.display(),
+        "no JWT secret configured: generated a random one and kept it in the data directory \
+         (set JWT_SECRET to choose it, and the same on every instance)"
+    );
+    Ok(secret)
+}
+
+fn warn_if_readable_by_others(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                "the JWT secret file is readable by others than its owner (chmod 600 it)"
+            );
+        }
     }
 }
 
@@ -85,13 +237,14 @@ impl Settings {
 mod tests {
     use super::*;
 
-    fn settings(env: &str, secret: &str) -> Settings {
+    fn settings(env: &str, secret: Option<&str>) -> Settings {
         Settings {
             env: env.into(),
             host: "127.0.0.1".into(),
             port: 0,
             database_url: "sqlite::memory:".into(),
-            jwt_secret: secret.into(),
+            jwt_secret: secret.map(Into::into),
+            data_dir: None,
             jwt_audience: "https://yourdomain.com".into(),
             jwt_expires_secs: 60,
             max_body_bytes: 1024,
@@ -101,17 +254,81 @@ mod tests {
             workers_per_core: 1,
             rate_limit_requests: 0,
             rate_limit_window_secs: 3600,
+            login_failures_per_email: 10,
+            login_failures_per_address: 50,
+            login_failure_window_secs: 900,
         }
     }
 
     #[test]
-    fn production_refuses_the_default_or_a_short_secret() {
-        let err = settings("production", DEFAULT_JWT_SECRET)
-            .validate()
-            .unwrap_err();
+    fn a_short_secret_is_refused_in_every_environment() {
+        for env in ["default", "test", "production"] {
+            for short in ["dev-secret-change-me", "", &"s".repeat(31)] {
+                let err = settings(env, Some(short)).validate().unwrap_err();
+                assert!(err.contains("JWT_SECRET") && err.contains("32"), "{err}");
+            }
+            assert!(settings(env, Some(&"s".repeat(32))).validate().is_ok());
+        }
+    }
+
+    #[test]
+    fn production_needs_a_configured_secret_elsewhere_it_is_generated() {
+        let err = settings("production", None).validate().unwrap_err();
         assert!(err.contains("JWT_SECRET"), "{err}");
-        assert!(settings("production", "short").validate().is_err());
-        assert!(settings("production", &"s".repeat(32)).validate().is_ok());
-        assert!(settings("default", DEFAULT_JWT_SECRET).validate().is_ok());
+        assert!(settings("default", None).validate().is_ok());
+        assert!(settings("test", None).validate().is_ok());
+    }
+
+    #[test]
+    fn the_data_directory_is_the_sqlite_files_or_data_dir_or_data() {
+        let mut s = settings("default", None);
+        let dir = |s: &Settings| s.data_directory().display().to_string();
+        s.database_url = "sqlite://data/inbox.db?mode=rwc".into();
+        assert_eq!(dir(&s), "data");
+        s.database_url = "sqlite:///var/lib/inbox/inbox.db".into();
+        assert_eq!(dir(&s), "/var/lib/inbox");
+        s.database_url = "sqlite://inbox.db".into();
+        assert_eq!(dir(&s), ".");
+        s.database_url = "sqlite::memory:".into();
+        assert_eq!(dir(&s), "data");
+        s.database_url = "postgres://u@h/db".into();
+        assert_eq!(dir(&s), "data");
+        s.data_dir = Some("/srv/inbox".into());
+        assert_eq!(dir(&s), "/srv/inbox");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_generated_secret_is_private_and_reused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("jwt-{}", uuid::Uuid::new_v4().simple()));
+        let mut s = settings("default", None);
+        s.data_dir = Some(dir.join("nested").display().to_string());
+        let first = s.jwt_secret().expect("generated");
+        assert!(first.len() >= MIN_JWT_SECRET_BYTES);
+        let file = dir.join("nested").join(JWT_SECRET_FILE);
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{mode:o}");
+        assert_eq!(s.jwt_secret().unwrap(), first, "reused on the next start");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.join("nested"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(leftovers, [JWT_SECRET_FILE], "no temporary file is left");
+
+        let mut other = settings("default", None);
+        other.data_dir = Some(dir.join("other").display().to_string());
+        assert_ne!(
+            other.jwt_secret().unwrap(),
+            first,
+            "random per data directory"
+        );
+        let configured = settings("default", Some(&"c".repeat(40)));
+        assert_eq!(configured.jwt_secret().unwrap(), "c".repeat(40));
+
+        std::fs::write(&file, "short\n").unwrap();
+        let err = s.jwt_secret().unwrap_err();
+        assert!(err.contains("fewer than 32"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

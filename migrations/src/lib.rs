@@ -11,6 +11,7 @@ pub mod m0005_conversation_versions;
 mod m0006_ordered_count_locks;
 pub mod m0007_contact_copies;
 pub mod m0008_tenant_references;
+mod m0009_token_revocation;
 mod m0010_idempotency_per_caller;
 mod m0011_one_playground_conversation;
 mod triggers;
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_ordered_count_locks::Migration),
             Box::new(m0007_contact_copies::Migration),
             Box::new(m0008_tenant_references::Migration),
+            Box::new(m0009_token_revocation::Migration),
             Box::new(m0010_idempotency_per_caller::Migration),
             Box::new(m0011_one_playground_conversation::Migration),
         ]

@@ -1,12 +1,19 @@
 //! Recently resolved callers, so a request does not read its user from the database.
 //!
-//! A JWT is still verified on every request (signature, expiry, audience); what is
-//! cached is the user (or API key) it resolved to, for [`TTL`]. Writes to users and
-//! API keys in this process clear the cache at once; on other instances a removed
-//! user, a changed role or a revoked key takes effect within [`TTL`].
+//! A JWT is still verified on every request (signature, type, expiry, audience); what
+//! is cached is the user (or API key) it resolved to, for [`TTL`], per token (its
+//! `jti`): the entry says that this token was not revoked when it was read. Writes to
+//! users and API keys and token revocations in this process clear the cache at once;
+//! on other instances a removed user, a changed role, a revoked token (logout,
+//! password or role change) or a revoked key takes effect within [`TTL`].
+//!
+//! A read that raced a change is not kept: every clear or removal moves a
+//! generation on, and an entry read under an older generation is dropped again
+//! ([`PrincipalCache::insert`]), so a change holds at once on its own instance.
 
 use crate::feathers::Principal;
 use quick_cache::sync::Cache;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a resolved caller is trusted without reading the database again.
@@ -18,8 +25,12 @@ const CAPACITY: usize = 10_000;
 /// A credential, as the cache knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Credential {
-    /// A verified token's user and organization.
-    User { id: i64, organization_id: i64 },
+    /// A verified token (its `jti`), with its user and organization.
+    Token {
+        jti: String,
+        user_id: i64,
+        organization_id: i64,
+    },
     /// The SHA-256 of an API key.
     ApiKey(String),
 }
@@ -27,12 +38,19 @@ pub enum Credential {
 /// Principals by credential, each valid for [`TTL`] after it was read.
 pub struct PrincipalCache {
     entries: Cache<Credential, (Principal, Instant)>,
+    /// Moves on at every clear and removal.
+    generation: AtomicU64,
 }
+
+/// The cache's generation when a principal was about to be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Generation(u64);
 
 impl Default for PrincipalCache {
     fn default() -> Self {
         Self {
             entries: Cache::new(CAPACITY),
+            generation: AtomicU64::new(0),
         }
     }
 }
@@ -49,12 +67,31 @@ impl PrincipalCache {
         }
     }
 
-    pub fn insert(&self, credential: Credential, principal: Principal) {
-        self.entries.insert(credential, (principal, Instant::now()));
+    /// Taken before reading a principal from the database, for [`Self::insert`].
+    pub fn generation(&self) -> Generation {
+        Generation(self.generation.load(Ordering::SeqCst))
+    }
+
+    /// Keeps a principal read since `read_under`, unless the cache was cleared or the
+    /// credential removed since: then the read may predate the change, and is dropped.
+    pub fn insert(&self, read_under: Generation, credential: Credential, principal: Principal) {
+        self.entries
+            .insert(credential.clone(), (principal, Instant::now()));
+        // A change that moved the generation after this check clears the entry itself.
+        if self.generation() != read_under {
+            self.entries.remove(&credential);
+        }
+    }
+
+    /// Forgets one credential: a token just revoked.
+    pub fn remove(&self, credential: &Credential) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.entries.remove(credential);
     }
 
     /// Forgets every caller: after a user or an API key changed.
     pub fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
         self.entries.clear();
     }
 }
@@ -75,15 +112,17 @@ mod tests {
     #[test]
     fn remembers_until_cleared() {
         let cache = PrincipalCache::default();
-        let key = Credential::User {
-            id: 2,
+        let key = Credential::Token {
+            jti: "j".into(),
+            user_id: 2,
             organization_id: 1,
         };
         assert_eq!(cache.get(&key), None);
-        cache.insert(key.clone(), principal());
+        cache.insert(cache.generation(), key.clone(), principal());
         assert_eq!(cache.get(&key), Some(principal()));
-        let other = Credential::User {
-            id: 2,
+        let other = Credential::Token {
+            jti: "j".into(),
+            user_id: 2,
             organization_id: 3,
         };
         assert_eq!(
@@ -93,6 +132,22 @@ mod tests {
         );
         cache.clear();
         assert_eq!(cache.get(&key), None);
+    }
+
+    #[test]
+    fn a_read_that_raced_a_change_is_not_kept() {
+        let cache = PrincipalCache::default();
+        let key = Credential::ApiKey("h".into());
+        let before = cache.generation();
+        cache.clear(); // a change commits while the principal is read
+        cache.insert(before, key.clone(), principal());
+        assert_eq!(cache.get(&key), None);
+        let before = cache.generation();
+        cache.remove(&Credential::ApiKey("other".into()));
+        cache.insert(before, key.clone(), principal());
+        assert_eq!(cache.get(&key), None);
+        cache.insert(cache.generation(), key.clone(), principal());
+        assert_eq!(cache.get(&key), Some(principal()));
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! Access tokens as Feathers issues them: HS256, header `typ: access`, claims
-//! `sub` (user id as a string), `organization_id`, `aud`, `iat`, `exp`, `jti`.
+//! `sub` (user id as a string), `organization_id`, `aud`, `iat`, `exp`, `jti`, and
+//! `ver`, the user's token version when it was issued (see [`Claims::ver`]).
+//!
+//! Verification pins HS256, requires `typ: access` (what this issuer writes), the
+//! audience, an unexpired `exp` and, when present, a `nbf` already reached.
 
 use crate::feathers::FeathersError;
 use jsonwebtoken::{
@@ -15,7 +19,15 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+    /// `users.token_version` at issue: a password change, a role change or an
+    /// administrator bumps the version, which refuses every older token of the user.
+    /// Absent (tokens issued before it existed, or by hand) counts as version 0.
+    #[serde(default)]
+    pub ver: i64,
 }
+
+/// The header `typ` this issuer writes and the verifier requires.
+pub const TOKEN_TYPE: &str = "access";
 
 /// Signs and verifies tokens with one secret.
 #[derive(Clone)]
@@ -36,11 +48,12 @@ impl JwtKeys {
         }
     }
 
-    /// A new token for a user; a new `jti` every time.
+    /// A new token for a user at `token_version`; a new `jti` every time.
     pub fn issue(
         &self,
         user_id: i64,
         organization_id: i64,
+        token_version: i64,
     ) -> Result<(String, Claims), FeathersError> {
         let iat = chrono::Utc::now().timestamp();
         let claims = Claims {
@@ -50,33 +63,42 @@ impl JwtKeys {
             iat,
             exp: iat + self.expires_secs,
             jti: uuid::Uuid::new_v4().to_string(),
+            ver: token_version,
         };
         let header = Header {
-            typ: Some("access".into()),
+            typ: Some(TOKEN_TYPE.into()),
             ..Header::new(Algorithm::HS256)
         };
         let token = encode(&header, &claims, &self.encoding).map_err(FeathersError::general)?;
         Ok((token, claims))
     }
 
-    /// Verifies signature, audience and expiry; the 401 says which failed, as Feathers does.
+    /// Verifies signature, type, audience, expiry and not-before; the 401 says which
+    /// failed, as Feathers does.
     pub fn verify(&self, token: &str) -> Result<Claims, FeathersError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "sub", "aud"]);
+        validation.validate_nbf = true;
         validation.leeway = 0;
-        decode::<Claims>(token, &self.decoding, &validation)
-            .map(|d| d.claims)
-            .map_err(|e| {
-                let (name, message) = match e.kind() {
-                    ErrorKind::ExpiredSignature => ("TokenExpiredError", "jwt expired"),
-                    ErrorKind::InvalidSignature => ("JsonWebTokenError", "invalid signature"),
-                    ErrorKind::InvalidAudience => ("JsonWebTokenError", "jwt audience invalid"),
-                    _ => ("JsonWebTokenError", "jwt malformed"),
-                };
-                FeathersError::not_authenticated(message)
-                    .with_data(serde_json::json!({ "name": name, "message": message }))
-            })
+        let refused = |name: &str, message: &str| {
+            FeathersError::not_authenticated(message)
+                .with_data(serde_json::json!({ "name": name, "message": message }))
+        };
+        let data = decode::<Claims>(token, &self.decoding, &validation).map_err(|e| {
+            let (name, message) = match e.kind() {
+                ErrorKind::ExpiredSignature => ("TokenExpiredError", "jwt expired"),
+                ErrorKind::ImmatureSignature => ("NotBeforeError", "jwt not active"),
+                ErrorKind::InvalidSignature => ("JsonWebTokenError", "invalid signature"),
+                ErrorKind::InvalidAudience => ("JsonWebTokenError", "jwt audience invalid"),
+                _ => ("JsonWebTokenError", "jwt malformed"),
+            };
+            refused(name, message)
+        })?;
+        if data.header.typ.as_deref() != Some(TOKEN_TYPE) {
+            return Err(refused("JsonWebTokenError", "invalid token type"));
+        }
+        Ok(data.claims)
     }
 }
 
@@ -87,10 +109,10 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_fail_clearly() {
         let keys = JwtKeys::new("secret-a", "https://yourdomain.com", 60);
-        let (token, claims) = keys.issue(7, 3).unwrap();
+        let (token, claims) = keys.issue(7, 3, 2).unwrap();
         assert_eq!(keys.verify(&token).unwrap(), claims);
-        assert_eq!(claims.sub, "7");
-        let (_, again) = keys.issue(7, 3).unwrap();
+        assert_eq!((claims.sub.as_str(), claims.ver), ("7", 2));
+        let (_, again) = keys.issue(7, 3, 2).unwrap();
         assert_ne!(claims.jti, again.jti);
 
         let other = JwtKeys::new("secret-b", "https://yourdomain.com", 60);
@@ -99,7 +121,7 @@ mod tests {
             "invalid signature"
         );
         let expired = JwtKeys::new("secret-a", "https://yourdomain.com", -10);
-        let (old, _) = expired.issue(7, 3).unwrap();
+        let (old, _) = expired.issue(7, 3, 0).unwrap();
         assert_eq!(keys.verify(&old).unwrap_err().message, "jwt expired");
         assert_eq!(
             keys.verify("not.a.jwt").unwrap_err().message,
@@ -107,5 +129,32 @@ mod tests {
         );
         let header = jsonwebtoken::decode_header(&token).unwrap();
         assert_eq!(header.typ.as_deref(), Some("access"));
+    }
+
+    #[test]
+    fn only_access_tokens_already_valid_pass() {
+        let keys = JwtKeys::new("secret-a", "https://yourdomain.com", 60);
+        let (_, claims) = keys.issue(7, 3, 0).unwrap();
+        let now = chrono::Utc::now().timestamp();
+        let sign = |typ: Option<&str>, nbf: Option<i64>| {
+            let mut value = serde_json::to_value(&claims).unwrap();
+            if let Some(nbf) = nbf {
+                value["nbf"] = nbf.into();
+            }
+            let header = Header {
+                typ: typ.map(Into::into),
+                ..Header::new(Algorithm::HS256)
+            };
+            encode(&header, &value, &EncodingKey::from_secret(b"secret-a")).unwrap()
+        };
+        assert!(keys.verify(&sign(Some("access"), Some(now - 1))).is_ok());
+        for typ in [None, Some("refresh"), Some("JWT")] {
+            let err = keys.verify(&sign(typ, None)).unwrap_err();
+            assert_eq!(err.message, "invalid token type", "{typ:?}");
+        }
+        let err = keys
+            .verify(&sign(Some("access"), Some(now + 3600)))
+            .unwrap_err();
+        assert_eq!(err.message, "jwt not active");
     }
 }

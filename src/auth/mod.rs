@@ -4,6 +4,7 @@ pub mod api_key;
 pub mod cache;
 pub mod jwt;
 pub mod password;
+pub mod throttle;
 
 use crate::feathers::rest::Authenticator;
 use crate::feathers::{FeathersError, Id, Params, Principal, Result, Service};
@@ -29,6 +30,28 @@ pub struct UserRow {
     pub email: String,
     pub role: String,
     pub password_hash: String,
+    /// Tokens issued at an older version are refused (see `jwt::Claims::ver`).
+    pub token_version: i64,
+}
+
+const USER_COLUMNS: [&str; 6] = [
+    "id",
+    "organization_id",
+    "email",
+    "role",
+    "password_hash",
+    "token_version",
+];
+
+fn user_row(row: &sea_orm::QueryResult) -> Result<UserRow> {
+    Ok(UserRow {
+        id: row.try_get("", "id")?,
+        organization_id: row.try_get("", "organization_id")?,
+        email: row.try_get("", "email")?,
+        role: row.try_get("", "role")?,
+        password_hash: row.try_get("", "password_hash")?,
+        token_version: row.try_get("", "token_version")?,
+    })
 }
 
 /// Loads a user by id or by email.
@@ -38,7 +61,7 @@ pub async fn find_user<C: ConnectionTrait>(
     by_email: Option<&str>,
 ) -> Result<Option<UserRow>> {
     let mut q = Query::select();
-    q.columns(["id", "organization_id", "email", "role", "password_hash"].map(Alias::new))
+    q.columns(USER_COLUMNS.map(Alias::new))
         .from(Alias::new("users"));
     if let Some(id) = by_id {
         q.and_where(Expr::col(Alias::new("id")).eq(id));
@@ -49,13 +72,21 @@ pub async fn find_user<C: ConnectionTrait>(
     let Some(row) = db.query_one(&q).await? else {
         return Ok(None);
     };
-    Ok(Some(UserRow {
-        id: row.try_get("", "id")?,
-        organization_id: row.try_get("", "organization_id")?,
-        email: row.try_get("", "email")?,
-        role: row.try_get("", "role")?,
-        password_hash: row.try_get("", "password_hash")?,
-    }))
+    user_row(&row).map(Some)
+}
+
+/// Revokes every token of `user_id` issued so far (bumps its token version); part of
+/// the caller's transaction. The caller clears the principal cache once committed.
+pub async fn revoke_user_tokens<C: ConnectionTrait>(db: &C, user_id: i64) -> Result<()> {
+    let mut q = Query::update();
+    q.table(Alias::new("users"))
+        .value(
+            Alias::new("token_version"),
+            Expr::col(Alias::new("token_version")).add(1),
+        )
+        .and_where(Expr::col(Alias::new("id")).eq(user_id));
+    db.execute(&q).await?;
+    Ok(())
 }
 
 /// Reads the access token from `Authorization` as Feathers does: `Bearer`, `JWT` or bare.
@@ -81,12 +112,22 @@ fn user_id(claims: &jwt::Claims) -> Result<i64> {
         .map_err(|_| FeathersError::not_authenticated("jwt malformed"))
 }
 
+fn token_credential(claims: &jwt::Claims) -> Result<Credential> {
+    Ok(Credential::Token {
+        jti: claims.jti.clone(),
+        user_id: user_id(claims)?,
+        organization_id: claims.organization_id,
+    })
+}
+
 /// Resolves `Authorization` (JWT) or `x-api-key` to a principal.
 pub struct AuthContext {
     pub db: DatabaseConnection,
     pub keys: JwtKeys,
     /// Callers resolved in the last few seconds.
     pub cache: PrincipalCache,
+    /// Failed logins per email and client address.
+    pub throttle: throttle::LoginThrottle,
 }
 
 impl AuthContext {
@@ -97,25 +138,53 @@ impl AuthContext {
         Ok((user, claims))
     }
 
-    /// The user a verified token names, in the token's organization.
+    /// The user a verified token names, in the token's organization, if the token is
+    /// not revoked: not logged out (`revoked_tokens`) and issued at the user's current
+    /// token version. One query: the user, and the token's revocation if any.
     async fn user_for_claims(&self, claims: &jwt::Claims) -> Result<UserRow> {
-        find_user(&self.db, Some(user_id(claims)?), None)
+        let (u, r) = (Alias::new("u"), Alias::new("r"));
+        let mut q = Query::select();
+        for column in USER_COLUMNS {
+            q.column((u.clone(), Alias::new(column)));
+        }
+        q.expr_as(
+            Expr::col((r.clone(), Alias::new("jti"))),
+            Alias::new("revoked_jti"),
+        )
+        .from_as(Alias::new("users"), u.clone())
+        .left_join(
+            sea_orm::sea_query::TableRef::Table(
+                Alias::new("revoked_tokens").into(),
+                Some(r.clone().into()),
+            ),
+            Expr::col((r, Alias::new("jti"))).eq(claims.jti.as_str()),
+        )
+        .and_where(Expr::col((u.clone(), Alias::new("id"))).eq(user_id(claims)?))
+        .and_where(Expr::col((u, Alias::new("organization_id"))).eq(claims.organization_id));
+        let row = self
+            .db
+            .query_one(&q)
             .await?
-            .filter(|u| u.organization_id == claims.organization_id)
-            .ok_or_else(|| FeathersError::not_authenticated("Not authenticated"))
+            .ok_or_else(|| FeathersError::not_authenticated("Not authenticated"))?;
+        let user = user_row(&row)?;
+        let revoked: Option<String> = row.try_get("", "revoked_jti")?;
+        if revoked.is_some() || claims.ver != user.token_version {
+            return Err(FeathersError::not_authenticated(
+                "The access token has been revoked",
+            ));
+        }
+        Ok(user)
     }
 
     /// The principal for a verified token: its user must still exist, in the token's
-    /// organization.
+    /// organization, and the token must not be revoked.
     async fn principal_for_token(&self, token: &str) -> Result<Principal> {
         let claims = self.keys.verify(token)?;
-        let credential = Credential::User {
-            id: user_id(&claims)?,
-            organization_id: claims.organization_id,
-        };
+        let credential = token_credential(&claims)?;
         if let Some(principal) = self.cache.get(&credential) {
             return Ok(principal);
         }
+        let generation = self.cache.generation();
         let user = self.user_for_claims(&claims).await?;
         let principal = Principal {
             tenant_id: user.organization_id,
@@ -123,8 +192,39 @@ impl AuthContext {
             role: user.role,
             strategy: "jwt".into(),
         };
-        self.cache.insert(credential, principal.clone());
+        self.cache.insert(generation, credential, principal.clone());
         Ok(principal)
+    }
+
+    /// Revokes one verified token (logout): recorded until it expires, for every
+    /// instance; this instance forgets it at once. Prunes revocations of tokens that
+    /// have expired since.
+    pub async fn revoke_token(&self, claims: &jwt::Claims) -> Result<()> {
+        let now = chrono::Utc::now();
+        let expires_at = chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or(now);
+        let mut insert = Query::insert();
+        insert
+            .into_table(Alias::new("revoked_tokens"))
+            .columns(["jti", "organization_id", "user_id", "expires_at"].map(Alias::new))
+            .values_panic([
+                claims.jti.clone().into(),
+                claims.organization_id.into(),
+                user_id(claims)?.into(),
+                expires_at.into(),
+            ])
+            .on_conflict(
+                sea_orm::sea_query::OnConflict::column(Alias::new("jti"))
+                    .do_nothing()
+                    .to_owned(),
+            );
+        self.db.execute(&insert).await?;
+        let mut prune = Query::delete();
+        prune
+            .from_table(Alias::new("revoked_tokens"))
+            .and_where(Expr::col(Alias::new("expires_at")).lt(now));
+        self.db.execute(&prune).await?;
+        self.cache.remove(&token_credential(claims)?);
+        Ok(())
     }
 
     async fn principal_for_api_key(&self, key: &str) -> Result<Principal> {
@@ -132,8 +232,9 @@ impl AuthContext {
         if let Some(principal) = self.cache.get(&credential) {
             return Ok(principal);
         }
+        let generation = self.cache.generation();
         let principal = self.read_api_key(key).await?;
-        self.cache.insert(credential, principal.clone());
+        self.cache.insert(generation, credential, principal.clone());
         Ok(principal)
     }
 

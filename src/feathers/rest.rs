@@ -124,7 +124,15 @@ async fn handle(
             "Method {method} not allowed"
         )));
     }
-    let principal = state.authenticator.authenticate(&headers).await?;
+    // A public path takes invalid credentials as none, as Feathers' local strategy
+    // ignores a stale `Authorization` header: a client holding an expired token can
+    // still log in. What the path does with the header itself is up to it.
+    let principal = match state.authenticator.authenticate(&headers).await {
+        Err(err) if handle.access == Access::Public && err.kind == ErrorKind::NotAuthenticated => {
+            None
+        }
+        other => other?,
+    };
     if handle.access == Access::Authenticated && principal.is_none() {
         return Err(FeathersError::not_authenticated("Not authenticated"));
     }
@@ -138,6 +146,7 @@ async fn handle(
         principal,
         provider: Some("rest"),
         headers,
+        remote_addr: req.peer_addr().map(|addr| addr.ip()),
     };
     let span = tracing::info_span!("service", path = handle.path, method = %method, id = id.as_deref().unwrap_or(""));
     call(req, payload, state, &handle, id.as_ref(), params)

@@ -29,6 +29,9 @@ pub struct Params {
     pub provider: Option<&'static str>,
     /// Request headers, lower-case names.
     pub headers: HashMap<String, String>,
+    /// The client's address (the TCP peer: behind a proxy, the proxy's); `None` for
+    /// internal calls.
+    pub remote_addr: Option<std::net::IpAddr>,
 }
 
 impl Params {

@@ -1,5 +1,10 @@
 //! `POST /authentication` (strategies `local` and `jwt`) and `DELETE /authentication`,
 //! answering in Feathers' shape: `{accessToken, authentication: {strategy, payload}, user}`.
+//!
+//! A local login verifies the password off the HTTP workers, against a dummy hash
+//! when the email is unknown (the time does not tell whether it exists), and is
+//! throttled per email and per client address ([`crate::auth::throttle`]). Logout
+//! revokes the token it is called with.
 
 use crate::auth::{SharedAuth, bearer_token, find_user, password};
 use crate::feathers::{FeathersError, Id, Params, Result, Service};
@@ -37,23 +42,31 @@ impl Service for AuthenticationService {
     fn secret_fields(&self) -> &'static [&'static str] {
         &["accessToken"]
     }
-    async fn create(&self, data: Value, _params: &Params) -> Result<Value> {
+    async fn create(&self, data: Value, params: &Params) -> Result<Value> {
         match text(&data, "strategy") {
             Some("local") => {
                 let (Some(email), Some(pass)) = (text(&data, "email"), text(&data, "password"))
                 else {
                     return Err(FeathersError::not_authenticated("Invalid login"));
                 };
-                let user = find_user(&self.auth.db, None, Some(email)).await?;
-                // Verify against a real hash even for an unknown email, so timing does not tell.
-                let stored = user
-                    .as_ref()
-                    .map(|u| u.password_hash.clone())
-                    .unwrap_or_else(dummy_hash);
+                let attempt = self.auth.throttle.begin(email, params.remote_addr)?;
+                // No stored email holds a NUL (and PostgreSQL text cannot).
+                let user = if email.contains('\0') {
+                    None
+                } else {
+                    find_user(&self.auth.db, None, Some(email)).await?
+                };
+                // Verified against a real hash even for an unknown email, so timing does not tell.
+                let stored = user.as_ref().map(|u| u.password_hash.clone());
+                let ok = password::verify_async(pass.to_string(), stored).await;
                 match user {
-                    Some(user) if password::verify(pass, &stored) => {
-                        let (token, claims) =
-                            self.auth.keys.issue(user.id, user.organization_id)?;
+                    Some(user) if ok => {
+                        self.auth.throttle.succeeded(attempt);
+                        let (token, claims) = self.auth.keys.issue(
+                            user.id,
+                            user.organization_id,
+                            user.token_version,
+                        )?;
                         self.answer("local", token, &claims, user.id).await
                     }
                     _ => Err(FeathersError::not_authenticated("Invalid login")),
@@ -75,7 +88,8 @@ impl Service for AuthenticationService {
         }
     }
 
-    /// Logout: checks the header token (and the id, when given) and answers the authentication.
+    /// Logout: checks the header token (and the id, when given), revokes it, and answers
+    /// the authentication.
     async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
         let token = bearer_token(&params.headers)
             .ok_or_else(|| FeathersError::not_authenticated("Not authenticated"))?;
@@ -83,13 +97,10 @@ impl Service for AuthenticationService {
             return Err(FeathersError::not_authenticated("Invalid access token"));
         }
         let (user, claims) = self.auth.user_for_token(token).await?;
-        self.answer("jwt", token.to_string(), &claims, user.id)
-            .await
+        let answer = self
+            .answer("jwt", token.to_string(), &claims, user.id)
+            .await?;
+        self.auth.revoke_token(&claims).await?;
+        Ok(answer)
     }
-}
-
-fn dummy_hash() -> String {
-    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| password::hash("timing-equaliser").unwrap_or_default())
-        .clone()
 }

@@ -1,7 +1,12 @@
 //! `/users`: the people of an organization. Everyone reads; admins create, change
 //! roles and remove; a user may change their own name and password.
+//!
+//! A password change or a role change revokes every token the user holds (their
+//! token version moves on); a removed user's tokens name nobody (ids are not reused).
 
-use crate::auth::{ADMIN, ROLES, SharedAuth, password, require_admin};
+use crate::auth::{
+    ADMIN, ROLES, SharedAuth, find_user, password, require_admin, revoke_user_tokens,
+};
 use crate::feathers::sql::WriteMode;
 use crate::feathers::{
     Direction, FeathersError, Field, FieldType, Id, Params, Result, Schema, Service, SqlOptions,
@@ -66,8 +71,8 @@ pub struct UsersService(pub SqlService, pub SharedAuth);
 
 const MIN_PASSWORD: usize = 8;
 
-/// Takes `password` out of the body and hashes it (400 if too short).
-fn take_password(data: &mut Value) -> Result<Option<String>> {
+/// Takes `password` out of the body and hashes it off the HTTP workers (400 if too short).
+async fn take_password(data: &mut Value) -> Result<Option<String>> {
     let Some(obj) = data.as_object_mut() else {
         return Ok(None);
     };
@@ -83,7 +88,8 @@ fn take_password(data: &mut Value) -> Result<Option<String>> {
             format!("must be at least {MIN_PASSWORD} characters"),
         ));
     }
-    password::hash(pass)
+    password::hash_async(pass.to_string())
+        .await
         .map(Some)
         .map_err(FeathersError::general)
 }
@@ -113,7 +119,8 @@ impl Service for UsersService {
                 "Can not create multiple entries",
             ));
         }
-        let hash = take_password(&mut data)?
+        let hash = take_password(&mut data)
+            .await?
             .ok_or_else(|| FeathersError::invalid("password", "is required"))?;
         lowercase_email(&mut data);
         let email = data
@@ -153,12 +160,27 @@ impl Service for UsersService {
                 "Can not patch multiple entries",
             ));
         };
-        let hash = take_password(&mut data)?;
+        let hash = take_password(&mut data).await?;
         let txn = self.0.db.begin().await?;
+        // The role before, when the patch names one: a change revokes the user's tokens.
+        let user_id = crate::feathers::sql::parse_id(id)?;
+        let new_role = data.get("role").cloned();
+        let role_before = match new_role {
+            Some(_) => find_user(&txn, Some(user_id), None)
+                .await?
+                .filter(|u| u.organization_id == principal.tenant_id)
+                .map(|u| u.role),
+            None => None,
+        };
         let mut result = self
             .0
             ._patch(&txn, Some(id), data, params, WriteMode::Patch)
             .await?;
+        let role_changed = matches!((&role_before, &new_role),
+            (Some(before), Some(new)) if new != before.as_str());
+        if hash.is_some() || role_changed {
+            revoke_user_tokens(&txn, user_id).await?;
+        }
         if let Some(hash) = hash {
             result = self
                 .0

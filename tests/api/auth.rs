@@ -7,8 +7,7 @@ use reqwest::{Method, StatusCode};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
-/// The harness' JWT secret and audience (see helpers::settings).
-const SECRET: &[u8] = b"test-secret";
+/// The harness' JWT audience (see helpers::settings); the secret is `app.jwt_secret`.
 const AUDIENCE: &str = "https://yourdomain.com";
 
 async fn authenticate(app: &TestApp, body: Value) -> (StatusCode, Value) {
@@ -74,10 +73,13 @@ async fn local_login_answers_201_with_token_payload_and_user() {
     assert_eq!(header.alg, Algorithm::HS256);
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_audience(&[AUDIENCE]);
-    let claims =
-        jsonwebtoken::decode::<Value>(token, &DecodingKey::from_secret(SECRET), &validation)
-            .expect("token verifies")
-            .claims;
+    let claims = jsonwebtoken::decode::<Value>(
+        token,
+        &DecodingKey::from_secret(app.jwt_secret.as_bytes()),
+        &validation,
+    )
+    .expect("token verifies")
+    .claims;
     assert_eq!(&claims, payload);
 
     let user = &body["user"];
@@ -223,16 +225,17 @@ async fn invalid_tokens_are_401() {
     };
     let me = app.org.user_id.to_string();
     let org = app.org.org_id;
+    let secret = app.jwt_secret.as_bytes();
 
     // A well-signed token works; the same claims expired, for another audience,
     // another secret, or a user of another organization do not.
-    let good = sign(&claims(now, now + 600, AUDIENCE, me.clone(), org), SECRET);
+    let good = sign(&claims(now, now + 600, AUDIENCE, me.clone(), org), secret);
     let (status, _) = users_with_authorization(&app, &format!("Bearer {good}")).await;
     assert_eq!(status, StatusCode::OK);
 
     let expired = sign(
         &claims(now - 7200, now - 3600, AUDIENCE, me.clone(), org),
-        SECRET,
+        secret,
     );
     let (status, err) = users_with_authorization(&app, &format!("Bearer {expired}")).await;
     assert_error(status, &err, 401, "NotAuthenticated");
@@ -242,7 +245,7 @@ async fn invalid_tokens_are_401() {
     let cases = [
         sign(
             &claims(now, now + 600, "https://elsewhere.example", me.clone(), org),
-            SECRET,
+            secret,
         ),
         sign(
             &claims(now, now + 600, AUDIENCE, me.clone(), org),
@@ -250,11 +253,11 @@ async fn invalid_tokens_are_401() {
         ),
         sign(
             &claims(now, now + 600, AUDIENCE, me.clone(), other.org_id),
-            SECRET,
+            secret,
         ),
         sign(
             &claims(now, now + 600, AUDIENCE, "999999".into(), org),
-            SECRET,
+            secret,
         ),
         "garbage".to_string(),
     ];
@@ -284,27 +287,28 @@ async fn logout_checks_the_token() {
     assert_eq!(body["user"]["id"], app.org.user_id);
     assert!(body["user"].get("password_hash").is_none());
 
-    let (status, body) = app
+    // The id, when given, must be the header's token.
+    let (status, err) = app
         .call(
             Method::DELETE,
             &format!("/authentication/{token}"),
             None,
-            Some(&token),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(body["accessToken"], token);
-
-    let (status, err) = app
-        .call(
-            Method::DELETE,
-            &format!("/authentication/{other}"),
-            None,
-            Some(&token),
+            Some(&other),
         )
         .await;
     assert_error(status, &err, 401, "NotAuthenticated");
     assert_eq!(err["message"], "Invalid access token");
+
+    let (status, body) = app
+        .call(
+            Method::DELETE,
+            &format!("/authentication/{other}"),
+            None,
+            Some(&other),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["accessToken"], other);
 
     let (status, err) = app
         .call(Method::DELETE, "/authentication", None, None)

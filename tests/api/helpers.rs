@@ -19,6 +19,8 @@ pub struct TestApp {
     pub registry: std::sync::Arc<inbox_gateway::feathers::Registry>,
     /// The first organization and its admin.
     pub org: Tenant,
+    /// The app's JWT secret (random per app).
+    pub jwt_secret: String,
 }
 
 impl Drop for TestApp {
@@ -71,7 +73,13 @@ pub fn settings(database_url: &str) -> Settings {
         host: "127.0.0.1".into(),
         port: 0,
         database_url: database_url.into(),
-        jwt_secret: "test-secret".into(),
+        // A random secret per app: tests that sign tokens read it from `TestApp::jwt_secret`.
+        jwt_secret: Some(format!(
+            "test-{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        )),
+        data_dir: None,
         jwt_audience: "https://yourdomain.com".into(),
         jwt_expires_secs: 3600,
         max_body_bytes: 64 * 1024,
@@ -81,6 +89,9 @@ pub fn settings(database_url: &str) -> Settings {
         workers_per_core: 1,
         rate_limit_requests: 1000,
         rate_limit_window_secs: 3600,
+        login_failures_per_email: 10,
+        login_failures_per_address: 50,
+        login_failure_window_secs: 900,
     }
 }
 
@@ -120,6 +131,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let database_url = fresh_database().await;
     let mut settings = settings(&database_url);
     adjust(&mut settings);
+    let jwt_secret = settings.jwt_secret().expect("the JWT secret");
     let app = Application::build(&settings).await.expect("app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let db = app.db.clone();
@@ -132,6 +144,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         db,
         database_url,
         registry,
+        jwt_secret,
         org: Tenant {
             org_id: 0,
             user_id: 0,

@@ -259,7 +259,13 @@ async fn a_user_changes_their_own_name_and_password() {
         "{me}"
     );
     assert_eq!(me["first_name"], "Renamed");
-    app.login(&agent.email, "a-new-password").await;
+    // The change revoked the agent's tokens; the new password logs in.
+    let (status, err) = app.call_as(&agent, Method::GET, &path, None).await;
+    assert_error(status, &err, 401, "NotAuthenticated");
+    let agent = Tenant {
+        token: app.login(&agent.email, "a-new-password").await,
+        ..agent
+    };
     let (status, err) = app
         .call(
             Method::POST,
@@ -292,7 +298,13 @@ async fn admins_change_roles_and_remove_users() {
     let (status, promoted) = app.patch(&path, json!({"role": "admin"})).await;
     assert_eq!(status, StatusCode::OK, "{promoted}");
     assert_eq!(promoted["role"], "admin");
-    // The promotion takes effect on the existing token.
+    // The promotion revoked the existing token; a new one has the new role.
+    let (status, err) = app.call_as(&agent, Method::GET, &path, None).await;
+    assert_error(status, &err, 401, "NotAuthenticated");
+    let agent = Tenant {
+        token: app.login(&agent.email, "user-password").await,
+        ..agent
+    };
     let (status, created) = app
         .call_as(
             &agent,
