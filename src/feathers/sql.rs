@@ -382,16 +382,21 @@ impl SqlService {
         } else {
             sort.iter().map(|(f, d)| (f.as_str(), *d)).collect()
         };
-        let last = given.last().map_or(Direction::Asc, |(_, d)| *d);
-        let mut keys: Vec<(&str, Direction, bool)> = given
-            .into_iter()
-            .filter(|(f, _)| *f != id)
-            .map(|(f, d)| {
+        // The id is unique: keys after it order nothing. Without it, it breaks ties in
+        // the last key's direction.
+        let id_at = given.iter().position(|(f, _)| *f == id);
+        let id_dir = match id_at {
+            Some(i) => given[i].1,
+            None => given.last().map_or(Direction::Asc, |(_, d)| *d),
+        };
+        let mut keys: Vec<(&str, Direction, bool)> = given[..id_at.unwrap_or(given.len())]
+            .iter()
+            .map(|&(f, d)| {
                 let nullable = self.options.schema.field(f).is_some_and(|f| f.nullable);
                 (f, d, nullable)
             })
             .collect();
-        keys.push((id, last, false));
+        keys.push((id, id_dir, false));
         keys
     }
 

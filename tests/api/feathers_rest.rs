@@ -986,3 +986,15 @@ async fn unsupported_verbs_are_refused_before_authentication() {
     assert_eq!(body["name"], "MethodNotAllowed");
     assert_eq!(body["message"], "Method OPTIONS not allowed");
 }
+
+/// The id orders the page where the client puts it: keys after it change nothing,
+/// and its own direction is kept (it was once replaced by the last key's).
+#[actix_web::test]
+async fn an_id_sort_key_keeps_its_place_and_direction() {
+    let app = spawn_app().await;
+    seed(&app).await;
+    let by_id_desc = names(&find(&app, "/people?$sort[id]=-1&$sort[name]=1").await);
+    assert_eq!(by_id_desc, ["Eve", "Dave", "Carol", "Bob", "Alice"]);
+    let by_age = names(&find(&app, "/people?$sort[age]=1&$sort[id]=-1&$sort[name]=1").await);
+    assert_eq!(by_age, ["Alice", "Eve", "Bob", "Carol", "Dave"]);
+}
