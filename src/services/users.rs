@@ -13,7 +13,8 @@ use crate::feathers::{
     SqlService,
 };
 use async_trait::async_trait;
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, LockType, Query};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use serde_json::{Value, json};
 
 pub fn schema() -> Schema {
@@ -162,6 +163,9 @@ impl Service for UsersService {
         };
         let hash = take_password(&mut data).await?;
         let txn = self.0.db.begin().await?;
+        if data.get("role").is_some() {
+            lock_admins(&txn, principal.tenant_id).await?;
+        }
         // The role before, when the patch names one: a change revokes the user's tokens.
         let user_id = crate::feathers::sql::parse_id(id)?;
         let new_role = data.get("role").cloned();
@@ -178,6 +182,9 @@ impl Service for UsersService {
             .await?;
         let role_changed = matches!((&role_before, &new_role),
             (Some(before), Some(new)) if new != before.as_str());
+        if role_changed {
+            require_an_admin(&txn, principal.tenant_id).await?;
+        }
         if hash.is_some() || role_changed {
             revoke_user_tokens(&txn, user_id).await?;
         }
@@ -200,11 +207,49 @@ impl Service for UsersService {
         Ok(result)
     }
     async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
-        require_admin(params)?;
-        let removed = self.0.remove(id, params).await?;
+        let principal = require_admin(params)?;
+        let txn = self.0.db.begin().await?;
+        lock_admins(&txn, principal.tenant_id).await?;
+        let removed = self.0._remove(&txn, id, params).await?;
+        require_an_admin(&txn, principal.tenant_id).await?;
+        txn.commit().await?;
         self.1.cache.clear();
         Ok(removed)
     }
+}
+
+/// Locks the organization's admins (PostgreSQL) so that two changes that each leave
+/// one admin cannot both pass [`require_an_admin`]: the second waits and sees the first.
+async fn lock_admins<C: ConnectionTrait>(conn: &C, org: i64) -> Result<()> {
+    if conn.get_database_backend() != sea_orm::DbBackend::Postgres {
+        return Ok(()); // SQLite runs one write at a time
+    }
+    let mut q = Query::select();
+    q.column(Alias::new("id"))
+        .from(Alias::new("users"))
+        .and_where(Expr::col(Alias::new("organization_id")).eq(org))
+        .and_where(Expr::col(Alias::new("role")).eq(ADMIN))
+        .lock(LockType::Update);
+    conn.query_all(&q).await?;
+    Ok(())
+}
+
+/// 409 when a demotion or a removal would leave the organization without an admin
+/// (nobody could manage its users, keys or pipelines any more).
+async fn require_an_admin<C: ConnectionTrait>(conn: &C, org: i64) -> Result<()> {
+    let mut q = Query::select();
+    q.column(Alias::new("id"))
+        .from(Alias::new("users"))
+        .and_where(Expr::col(Alias::new("organization_id")).eq(org))
+        .and_where(Expr::col(Alias::new("role")).eq(ADMIN))
+        .limit(1);
+    if conn.query_one(&q).await?.is_none() {
+        return Err(FeathersError::conflict(
+            "An organization keeps at least one admin: make another user admin first",
+        )
+        .with_data(json!({ "rule": "last_admin" })));
+    }
+    Ok(())
 }
 
 fn id_eq(id: &Id) -> Result<sea_orm::sea_query::SimpleExpr> {

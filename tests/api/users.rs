@@ -492,3 +492,48 @@ async fn users_of_another_organization_are_invisible() {
     assert_eq!(status, StatusCode::CREATED, "{user}");
     assert_eq!(user["organization_id"], other.org_id);
 }
+
+/// An organization keeps at least one admin: its last admin can be neither demoted
+/// nor removed (409), also when two admins demote each other at once.
+#[actix_web::test]
+async fn the_last_admin_stays() {
+    let app = spawn_app().await;
+    let me = format!("/users/{}", app.org.user_id);
+    let (status, err) = app.patch(&me, json!({"role": "agent"})).await;
+    assert_error(status, &err, 409, "Conflict");
+    assert_eq!(err["data"]["rule"], "last_admin");
+    let (status, err) = app.delete(&me).await;
+    assert_error(status, &err, 409, "Conflict");
+    // Two admins demoting each other at once: exactly one of them stays admin.
+    for round in 0..3 {
+        let a = app.new_tenant(&format!("Race{round}")).await;
+        let b = app.new_user(&a, "admin").await;
+        let (path_a, path_b) = (
+            format!("/users/{}", a.user_id),
+            format!("/users/{}", b.user_id),
+        );
+        let demote = json!({"role": "agent"});
+        let ((sa, _), (sb, _)) = futures_util::future::join(
+            app.call_as(&a, reqwest::Method::PATCH, &path_b, Some(demote.clone())),
+            app.call_as(&b, reqwest::Method::PATCH, &path_a, Some(demote.clone())),
+        )
+        .await;
+        let admins = sql_i64(
+            &app,
+            &format!(
+                "SELECT COUNT(*) FROM users WHERE organization_id = {} AND role = 'admin'",
+                a.org_id
+            ),
+        )
+        .await;
+        assert_eq!(admins, 1, "round {round}: answers {sa} and {sb}");
+        // The other is refused: 409 when it saw the last admin, or 401 when the first
+        // demotion had already revoked its caller's token.
+        let mut answers = [sa.as_u16(), sb.as_u16()];
+        answers.sort();
+        assert!(
+            answers == [200, 409] || answers == [200, 401],
+            "round {round}: {answers:?}"
+        );
+    }
+}
