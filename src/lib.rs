@@ -7,6 +7,7 @@ pub mod channels;
 pub mod config;
 pub mod db;
 pub mod feathers;
+pub mod jobs;
 pub mod messaging;
 pub mod seed;
 pub mod services;

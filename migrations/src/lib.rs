@@ -14,6 +14,7 @@ pub mod m0008_tenant_references;
 mod m0009_token_revocation;
 mod m0010_idempotency_per_caller;
 mod m0011_one_playground_conversation;
+mod m0012_jobs;
 mod triggers;
 
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_token_revocation::Migration),
             Box::new(m0010_idempotency_per_caller::Migration),
             Box::new(m0011_one_playground_conversation::Migration),
+            Box::new(m0012_jobs::Migration),
         ]
     }
 }

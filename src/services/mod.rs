@@ -8,6 +8,7 @@ pub mod contacts;
 pub mod conversation_counts;
 pub mod conversation_views;
 pub mod conversations;
+pub mod jobs;
 pub mod messages;
 pub mod outgoing;
 pub mod people;
@@ -82,6 +83,11 @@ pub fn register(
         Arc::new(predefined_messages::PredefinedMessagesService::new(
             db.clone(),
         )),
+    );
+    registry.use_service(
+        "jobs",
+        Access::Authenticated,
+        Arc::new(jobs::JobsService::new(db.clone())),
     );
     for channel in Channel::ALL {
         registry.use_service(

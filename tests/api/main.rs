@@ -15,6 +15,7 @@ mod events;
 mod feathers_rest;
 mod helpers;
 mod idempotency;
+mod jobs;
 mod messages;
 mod migrations;
 mod pipelines;
