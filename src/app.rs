@@ -5,6 +5,7 @@ use crate::config::Settings;
 use crate::feathers::Registry;
 use crate::feathers::rate_limit::RateLimit;
 use crate::feathers::rest::{RestState, dispatch};
+use crate::jobs::{Worker, WorkerConfig};
 use actix_web::dev::Server;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
@@ -12,6 +13,7 @@ use serde_json::json;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 use tracing_actix_web::TracingLogger;
 
 /// A bound, not yet running server.
@@ -20,6 +22,8 @@ pub struct Application {
     server: Server,
     pub db: DatabaseConnection,
     pub registry: Arc<Registry>,
+    /// How this instance runs the `system` queue's jobs.
+    jobs: WorkerConfig,
 }
 
 impl Application {
@@ -83,11 +87,16 @@ impl Application {
         .listen(listener)
         .map_err(|e| e.to_string())?
         .run();
+        let mut jobs = WorkerConfig::new(crate::jobs::kinds::SYSTEM);
+        jobs.concurrency = settings.job_concurrency;
+        jobs.lease = chrono::Duration::seconds(settings.job_lease_secs.max(1));
+        jobs.shutdown_grace = Duration::from_secs(settings.job_shutdown_grace_secs);
         Ok(Self {
             port,
             server,
             db,
             registry,
+            jobs,
         })
     }
 
@@ -96,15 +105,55 @@ impl Application {
     }
 
     /// Serves until the process is asked to stop (SIGINT/SIGTERM drain in-flight requests).
+    /// One stop signal for everything: SIGTERM or SIGINT stops the server (it drains
+    /// in-flight requests) and, at the same moment, the job workers (they claim
+    /// nothing more, finish running jobs within their grace, hand the rest back).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let stop = CancellationToken::new();
+        tokio::spawn(stop_on_signal(stop.clone()));
         let purge = tokio::spawn(crate::messaging::idempotency::purge_periodically(
             self.db.clone(),
             Duration::from_secs(600),
         ));
+        let mut background = tokio::task::JoinSet::new();
+        if self.jobs.concurrency > 0 {
+            background.spawn(crate::jobs::worker::listen(self.db.clone(), stop.clone()));
+            background.spawn(
+                Worker::new(
+                    self.db.clone(),
+                    self.jobs.clone(),
+                    crate::jobs::kinds::system(),
+                )
+                .run(stop.clone()),
+            );
+        }
         let result = self.server.await;
+        stop.cancel();
+        while background.join_next().await.is_some() {}
         purge.abort();
         result
     }
+}
+
+/// Trips `stop` at the first SIGTERM or SIGINT (the server watches them itself).
+async fn stop_on_signal(stop: CancellationToken) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+    stop.cancel();
 }
 
 /// Worker threads: `per_core` for each CPU this process may use (at least one).

@@ -48,6 +48,12 @@ pub struct Settings {
     pub login_failures_per_email: u32,
     pub login_failures_per_address: u32,
     pub login_failure_window_secs: u64,
+    /// Jobs this instance runs at once (0: this instance runs none).
+    pub job_concurrency: usize,
+    /// A running job's lease; a job whose worker died is taken over after it.
+    pub job_lease_secs: i64,
+    /// At shutdown, how long running jobs may take before they are handed back.
+    pub job_shutdown_grace_secs: u64,
 }
 
 fn default_env() -> String {
@@ -257,6 +263,9 @@ mod tests {
             login_failures_per_email: 10,
             login_failures_per_address: 50,
             login_failure_window_secs: 900,
+            job_concurrency: 0,
+            job_lease_secs: 30,
+            job_shutdown_grace_secs: 10,
         }
     }
 

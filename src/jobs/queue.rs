@@ -230,10 +230,7 @@ async fn fenced<C: ConnectionTrait>(
 fn released() -> Vec<(&'static str, SimpleExpr)> {
     vec![
         ("locked_by", Expr::val(Option::<String>::None)),
-        (
-            "locked_until",
-            Expr::val(Option::<DateTime<Utc>>::None),
-        ),
+        ("locked_until", Expr::val(Option::<DateTime<Utc>>::None)),
     ]
 }
 

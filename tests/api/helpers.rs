@@ -92,6 +92,9 @@ pub fn settings(database_url: &str) -> Settings {
         login_failures_per_email: 10,
         login_failures_per_address: 50,
         login_failure_window_secs: 900,
+        job_concurrency: 2,
+        job_lease_secs: 30,
+        job_shutdown_grace_secs: 2,
     }
 }
 
