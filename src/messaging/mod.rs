@@ -6,3 +6,4 @@ pub mod counts;
 pub mod idempotency;
 pub mod placeholders;
 pub mod store;
+mod violations;
