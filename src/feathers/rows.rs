@@ -5,8 +5,8 @@
 //! `serde_json::Value` where a service needs one.
 
 use super::error::FeathersError;
+use super::schema::Embed;
 use super::schema::{Field, FieldType, format_timestamp, number_to_json};
-use super::sql::Embed;
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use sea_orm::{QueryResult, TryGetable};
 use serde_json::value::RawValue;

@@ -195,6 +195,19 @@ impl Schema {
     }
 }
 
+/// A record embedded as `field` (a computed field of the schema): another table's row
+/// whose id is the value of `key`, with `columns`, read from copies on the row itself
+/// (column `prefix` + name; `key` stands for `id`) that the database keeps equal to
+/// that row, so a page needs no join. Null when `key` is; left out when `$select` does
+/// not name `field`.
+#[derive(Debug, Clone)]
+pub struct Embed {
+    pub field: &'static str,
+    pub key: &'static str,
+    pub prefix: &'static str,
+    pub columns: &'static [(&'static str, FieldType)],
+}
+
 /// How strictly a value is read: query strings carry only strings, JSON bodies carry types.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Source {

@@ -7,7 +7,7 @@ use super::anchors::{AnchorQuery, AnchoredPage, Anchors};
 use super::error::{FeathersError, Result};
 use super::query::{Direction, Filter, Op, Query};
 use super::rows::{RowShape, RowWriter, row_value, write_page};
-use super::schema::{Field, FieldType, Schema, Source, Typed, coerce};
+use super::schema::{Embed, Field, FieldType, Schema, Source, Typed, coerce};
 use super::service::{Id, JsonText, Params, Principal, Service};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -173,19 +173,6 @@ impl SqlOptions {
         self.anchors = Some(Arc::new(Anchors::new(versions_table)));
         self
     }
-}
-
-/// A record embedded as `field` (a computed field of the schema): another table's row
-/// whose id is the value of `key`, with `columns`, read from copies on the row itself
-/// (column `prefix` + name; `key` stands for `id`) that the database keeps equal to
-/// that row, so a page needs no join. Null when `key` is; left out when `$select` does
-/// not name `field`.
-#[derive(Debug, Clone)]
-pub struct Embed {
-    pub field: &'static str,
-    pub key: &'static str,
-    pub prefix: &'static str,
-    pub columns: &'static [(&'static str, FieldType)],
 }
 
 /// What a write is for: which fields are writable and which are required.

@@ -1,8 +1,8 @@
 //! The `messages` table: its schema as services show it, storing a message, and
 //! what a message does to its conversation (all in the caller's transaction).
 
+use crate::apex::{PAGE_DEFAULT, PAGE_MAX};
 use crate::feathers::{Direction, FeathersError, Field, FieldType, Result, Schema, SqlOptions};
-use crate::services::common::{PAGE_DEFAULT, PAGE_MAX};
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order, Query};

@@ -10,9 +10,7 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, LockType, Query};
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::Value;
 
-/// Default and maximum page size on every Apex path.
-pub const PAGE_DEFAULT: u64 = 10;
-pub const PAGE_MAX: u64 = 50;
+pub use crate::apex::{PAGE_DEFAULT, PAGE_MAX};
 
 /// `organization_id`, `created_at`, `updated_at`, followed by `fields`.
 pub fn tenant_schema(fields: Vec<Field>) -> Schema {

@@ -9,8 +9,7 @@ use crate::feathers::{
     FeathersError, Field, FieldType, Id, Params, Query, Result, Service, SqlService,
 };
 use async_trait::async_trait;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait};
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use sea_orm::{DatabaseConnection, TransactionTrait};
 use serde_json::Value;
 
 pub fn schema() -> crate::feathers::Schema {
@@ -89,20 +88,6 @@ fn names_other_org(filter: &crate::feathers::Filter, org: i64) -> bool {
         }
         Filter::Virtual { .. } => false,
     }
-}
-
-/// The stored query of a view of `org`, if there is one.
-pub async fn load_query<C: ConnectionTrait>(conn: &C, org: i64, id: i64) -> Result<Option<Value>> {
-    let mut q = sea_orm::sea_query::Query::select();
-    q.column(Alias::new("query"))
-        .from(Alias::new("conversation_views"))
-        .and_where(Expr::col(Alias::new("id")).eq(id))
-        .and_where(Expr::col(Alias::new("organization_id")).eq(org));
-    Ok(conn
-        .query_one(&q)
-        .await?
-        .map(|r| r.try_get::<Value>("", "query"))
-        .transpose()?)
 }
 
 #[async_trait]

@@ -7,7 +7,8 @@ use super::common::{PAGE_DEFAULT, PAGE_MAX, single};
 use super::contacts::tagged;
 use super::conversation_counts::ConversationCounter;
 use crate::auth::require_admin;
-use crate::feathers::sql::{Embed, VirtualFilters, WriteMode, missing_reference};
+use crate::feathers::schema::Embed;
+use crate::feathers::sql::{VirtualFilters, WriteMode, missing_reference};
 use crate::feathers::{
     Direction, FeathersError, Field, FieldType, Filter, Id, JsonText, Params, Principal, Result,
     Schema, Service, SqlOptions, SqlService, Typed,
@@ -231,15 +232,14 @@ impl ConversationsService {
             _ => None,
         }
         .ok_or_else(|| FeathersError::invalid("view_id", "must be an integer"))?;
-        let stored =
-            super::conversation_views::load_query(&self.0.db, params.principal()?.tenant_id, id)
-                .await?
-                .ok_or_else(|| {
-                    FeathersError::invalid(
-                        "view_id",
-                        format!("{id} is not a saved view of this organization"),
-                    )
-                })?;
+        let stored = load_view_query(&self.0.db, params.principal()?.tenant_id, id)
+            .await?
+            .ok_or_else(|| {
+                FeathersError::invalid(
+                    "view_id",
+                    format!("{id} is not a saved view of this organization"),
+                )
+            })?;
         let Value::Object(mut stored) = stored else {
             return Ok(params);
         };
@@ -365,6 +365,20 @@ impl ConversationsService {
         }
         Ok(())
     }
+}
+
+/// The stored query of a view of `org`, if there is one.
+async fn load_view_query<C: ConnectionTrait>(conn: &C, org: i64, id: i64) -> Result<Option<Value>> {
+    let mut q = sea_orm::sea_query::Query::select();
+    q.column(Alias::new("query"))
+        .from(Alias::new("conversation_views"))
+        .and_where(Expr::col(Alias::new("id")).eq(id))
+        .and_where(Expr::col(Alias::new("organization_id")).eq(org));
+    Ok(conn
+        .query_one(&q)
+        .await?
+        .map(|r| r.try_get::<Value>("", "query"))
+        .transpose()?)
 }
 
 async fn stage_pipeline<C: ConnectionTrait>(conn: &C, org: i64, stage: i64) -> Result<Option<i64>> {
