@@ -364,3 +364,80 @@ async fn admins_read_their_organizations_jobs() {
         .await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
 }
+
+/// The server binary with its job workers on `database_url`, and a short lease.
+fn serve(database_url: &str) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_inbox-gateway"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("APP_ENV", "test")
+        .env("DATABASE_URL", database_url)
+        .env("HOST", "127.0.0.1")
+        .env("PORT", "0")
+        .env("RUST_LOG", "warn")
+        .env("JWT_SECRET", "a-test-secret-of-at-least-32-bytes!")
+        .env("APP__JOB_CONCURRENCY", "2")
+        .env("APP__JOB_LEASE_SECS", "2")
+        .env("APP__JOB_SHUTDOWN_GRACE_SECS", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the server starts")
+}
+
+/// `serve`'s workers run the `system` queue: a server killed with SIGKILL mid-job
+/// loses nothing (the job runs again once its lease expires, and completes once);
+/// one stopped with SIGTERM finishes a short job, hands a long one back, and exits.
+#[actix_web::test]
+async fn jobs_survive_a_killed_server_and_a_stopped_one_hands_them_back() {
+    use inbox_gateway::jobs::kinds::SYSTEM;
+    let app = spawn_app_with(|s| s.job_concurrency = 0).await;
+    let noop = |ms: u64| NewJob::new(SYSTEM, "noop", json!({ "sleep_ms": ms }));
+    let long = enqueue(&app.db, &noop(60_000)).await.unwrap().unwrap();
+    let mut server = serve(&app.database_url);
+    wait_for(
+        &app,
+        &format!("SELECT COUNT(*) FROM jobs WHERE id = {long} AND status = 'running'"),
+        1,
+        60,
+    )
+    .await;
+    server.kill().expect("SIGKILL");
+    server.wait().unwrap();
+    // Still running on paper, its lease running out; a shorter run this time.
+    exec_sql(
+        &app,
+        &format!("UPDATE jobs SET payload = '{{\"sleep_ms\": 0}}' WHERE id = {long}"),
+    )
+    .await;
+    let mut server = serve(&app.database_url);
+    wait_for(
+        &app,
+        &format!("SELECT COUNT(*) FROM jobs WHERE id = {long} AND status = 'done'"),
+        1,
+        30,
+    )
+    .await;
+    assert_eq!(status_of(&app, long).await, ("done".into(), 2));
+    // SIGTERM with one short and one long job running.
+    let short = enqueue(&app.db, &noop(300)).await.unwrap().unwrap();
+    let long = enqueue(&app.db, &noop(60_000)).await.unwrap().unwrap();
+    wait_for(
+        &app,
+        "SELECT COUNT(*) FROM jobs WHERE status = 'running'",
+        2,
+        30,
+    )
+    .await;
+    let pid = server.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let exited = tokio::task::spawn_blocking(move || server.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exited.success(), "{exited}");
+    assert_eq!(status_of(&app, short).await, ("done".into(), 1));
+    assert_eq!(status_of(&app, long).await, ("pending".into(), 0));
+}
