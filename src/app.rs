@@ -56,6 +56,7 @@ impl Application {
         });
         let mut registry = Registry::new();
         crate::services::register(&mut registry, &db, &auth, settings.conformance_fixture);
+        registry.add_cache("principals", auth.clone());
         let registry = Arc::new(registry);
         let state = web::Data::new(RestState {
             registry: registry.clone(),

@@ -116,6 +116,7 @@ impl AuthContext {
         if let Some(principal) = self.cache.get(&credential) {
             return Ok(principal);
         }
+        let generation = self.cache.generation();
         let user = self.user_for_claims(&claims).await?;
         let principal = Principal {
             tenant_id: user.organization_id,
@@ -123,7 +124,7 @@ impl AuthContext {
             role: user.role,
             strategy: "jwt".into(),
         };
-        self.cache.insert(credential, principal.clone());
+        self.cache.insert(credential, principal.clone(), generation);
         Ok(principal)
     }
 
@@ -132,8 +133,9 @@ impl AuthContext {
         if let Some(principal) = self.cache.get(&credential) {
             return Ok(principal);
         }
+        let generation = self.cache.generation();
         let principal = self.read_api_key(key).await?;
-        self.cache.insert(credential, principal.clone());
+        self.cache.insert(credential, principal.clone(), generation);
         Ok(principal)
     }
 

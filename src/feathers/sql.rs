@@ -3,7 +3,7 @@
 //! services wrap it and add their rules; the hook-less `_find`/`_get`/... take a
 //! connection so a wrapper can run them inside its own transaction.
 
-use super::anchors::{AnchorQuery, AnchoredPage, Anchors};
+use super::anchors::{self, AnchorQuery, AnchoredPage, Anchors};
 use super::error::{FeathersError, Result};
 use super::query::{Direction, Filter, Op, Query};
 use super::rows::{RowShape, RowWriter, row_value, write_page};
@@ -670,12 +670,15 @@ impl SqlService {
             None => paginate.default,
         };
         // A deep page asked again is served by the statement built for it last time.
-        let request = (anchor_tenant.is_some() && query.skip > 0 && limit > 0).then(|| {
-            format!(
-                "{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{}\u{0}{limit}",
-                params.principal, query.filters, query.sort, query.select, query.skip
-            )
-        });
+        // (None past `MAX_KEY_BYTES` of key material: such a request keeps nothing.)
+        let request = (anchor_tenant.is_some() && query.skip > 0 && limit > 0)
+            .then(|| {
+                anchors::bounded_key(format_args!(
+                    "{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{}\u{0}{limit}",
+                    params.principal, query.filters, query.sort, query.select, query.skip
+                ))
+            })
+            .flatten();
         if let Some(rows) = self.kept_page(conn, request.as_deref(), &shape).await? {
             let total = rows[0].try_get_by_index::<Option<i64>>(shape.width())?;
             return Ok(Found {
