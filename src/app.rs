@@ -62,6 +62,7 @@ impl Application {
             registry: registry.clone(),
             authenticator: auth,
             max_body_bytes: settings.max_body_bytes,
+            max_answer_bytes: settings.max_answer_bytes,
             rate_limit: RateLimit::new(
                 settings.rate_limit_requests,
                 Duration::from_secs(settings.rate_limit_window_secs),

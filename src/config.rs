@@ -28,6 +28,14 @@ pub struct Settings {
     /// instance; 0 turns the limit off.
     pub rate_limit_requests: u64,
     pub rate_limit_window_secs: u64,
+    /// The most bytes one list answer (a page) may hold; a larger one is a 400
+    /// asking for fewer records or fields.
+    #[serde(default = "default_max_answer_bytes")]
+    pub max_answer_bytes: usize,
+}
+
+fn default_max_answer_bytes() -> usize {
+    8 << 20
 }
 
 fn default_env() -> String {
@@ -101,6 +109,7 @@ mod tests {
             workers_per_core: 1,
             rate_limit_requests: 0,
             rate_limit_window_secs: 3600,
+            max_answer_bytes: 8 << 20,
         }
     }
 

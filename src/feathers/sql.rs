@@ -724,8 +724,18 @@ impl SqlService {
     pub async fn _find<C: ConnectionTrait>(&self, conn: &C, params: &Params) -> Result<Value> {
         let found = self.found(conn, params).await?;
         let shape = self.shape(found.select.as_deref());
+        let mut left = params.max_answer_bytes;
         let data = (found.rows.iter())
-            .map(|row| row_value(&shape, row))
+            .map(|row| {
+                let record = row_value(&shape, row)?;
+                // Stop before building more than the REST answer may hold.
+                if let Some(left) = &mut left {
+                    let max = params.max_answer_bytes.unwrap_or_default();
+                    *left = (left.checked_sub(super::schema::json_size(&record)))
+                        .ok_or_else(|| super::rows::answer_too_large(max))?;
+                }
+                Ok(record)
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(match found.page {
             Some((total, limit, skip)) => {
@@ -744,10 +754,11 @@ impl SqlService {
         let found = self.found(conn, params).await?;
         let shape = self.shape(found.select.as_deref());
         let writer = RowWriter::new(&shape);
+        let max = params.max_answer_bytes.unwrap_or(usize::MAX);
         let mut out = Vec::new();
         match found.page {
-            Some(page) => write_page(&mut out, page, &writer, &found.rows)?,
-            None => writer.write_rows(&mut out, &found.rows)?,
+            Some(page) => write_page(&mut out, page, &writer, &found.rows, max)?,
+            None => writer.write_rows(&mut out, &found.rows, max)?,
         }
         Ok(JsonText(out))
     }
@@ -812,6 +823,9 @@ impl SqlService {
                 })
                 .ok_or_else(|| FeathersError::invalid(key, "is not a field that can be written"))?;
             let typed = coerce(key, field.ty, field.nullable, value, source)?;
+            if let (Some(max), Typed::Json(json)) = (field.max_bytes, &typed) {
+                super::schema::check_json_size(key, json, max)?;
+            }
             if let (Some(max), Typed::Str(s)) = (field.max_len, &typed)
                 && s.chars().count() > max
             {

@@ -81,6 +81,7 @@ pub fn settings(database_url: &str) -> Settings {
         workers_per_core: 1,
         rate_limit_requests: 1000,
         rate_limit_window_secs: 3600,
+        max_answer_bytes: 8 << 20,
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod api_keys;
 mod auth;
+mod bounded_memory;
 mod channel_rules_http;
 mod commands;
 mod contacts;
