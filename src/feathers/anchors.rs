@@ -271,7 +271,7 @@ pub fn bounded_key(args: std::fmt::Arguments) -> Option<String> {
             Ok(())
         }
     }
-    let mut key = Bounded(String::new());
+    let mut key = Bounded(String::with_capacity(512));
     key.write_fmt(args).ok()?;
     Some(key.0)
 }
