@@ -98,6 +98,17 @@ async fn custom_fields_over_their_cap_are_refused() {
         .await;
     assert_error(status, &body, 400, "BadRequest");
     assert!(body["errors"]["query"].is_array(), "{body}");
+    let (_, conversation) = channel_conversation(&app, &app.org, "whatsapp").await;
+    let data =
+        json!({"name": "x", "language": "en", "components": [], "pad": "x".repeat(16 * 1024)});
+    let (status, body) = app
+        .post(
+            "/conversation-messages-transform-outgoing-whatsapp",
+            json!({"conversation_id": conversation, "message_type": "template", "messageData": data}),
+        )
+        .await;
+    assert_error(status, &body, 400, "BadRequest");
+    assert!(body["errors"]["messageData"].is_array(), "{body}");
 }
 
 #[actix_web::test]
