@@ -12,6 +12,8 @@ Starts BINARY (target/release/inbox-gateway) on a fresh SQLite database in a tem
 and prints VmRSS (and the peak, VmHWM) before, between and after. Stops the server by pid.
 
 usage: scripts/memory_probe.py target/release/inbox-gateway [N=10000] [legacy]
+With PROBE_POSTGRES=postgres://user@host:5432/db it runs on a new database created
+there (dropped at the end) instead of SQLite; psql must be on the PATH.
 """
 
 import http.client
@@ -69,13 +71,18 @@ def fire(port, token, paths, threads=4):
     return errors
 
 
-def legacy(tmp, port, token, pid):
-    db = sqlite3.connect(f"{tmp}/probe.db", timeout=30)
+def legacy(tmp, port, token, pid, pg_url=None):
     big = json.dumps({"notes": "x" * (1 << 20)})
-    db.execute("UPDATE contacts SET custom_fields_by_name = ? WHERE id IN "
-               "(SELECT id FROM contacts ORDER BY id LIMIT 50)", (big,))
-    db.commit()
-    db.close()
+    update = ("UPDATE contacts SET custom_fields_by_name = {} WHERE id IN "
+              "(SELECT id FROM contacts ORDER BY id LIMIT 50)")
+    if pg_url:
+        sql = update.format(f"'{big}'::jsonb")
+        subprocess.run(["psql", "-q", pg_url], input=sql.encode(), check=True)
+    else:
+        db = sqlite3.connect(f"{tmp}/probe.db", timeout=30)
+        db.execute(update.format("?"), (big,))
+        db.commit()
+        db.close()
     print(f"before 50 contacts of 1 MiB, 16 concurrent pages: {status(pid)}")
     codes = []
     for _ in range(3):
@@ -103,11 +110,17 @@ def main():
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 10_000
     tmp = tempfile.mkdtemp(prefix="memory-probe-")
     port = free_port()
+    admin = os.environ.get("PROBE_POSTGRES")
+    pg_url = None
+    if admin:
+        name = "probe_" + "".join(random.choices(string.ascii_lowercase, k=10))
+        subprocess.run(["psql", "-q", admin, "-c", f"CREATE DATABASE {name}"], check=True)
+        pg_url = admin.rsplit("/", 1)[0] + "/" + name
     env = dict(
         os.environ,
         APP_ENV="test",
         APP_CONFIG_DIR=os.path.join(REPO, "config"),
-        DATABASE_URL=f"sqlite://{tmp}/probe.db?mode=rwc",
+        DATABASE_URL=pg_url or f"sqlite://{tmp}/probe.db?mode=rwc",
         PORT=str(port),
         APP__RATE_LIMIT_REQUESTS="0",
         RUST_LOG="warn",
@@ -146,10 +159,12 @@ def main():
         print(f"after {n // 4} kept-size (3 KB) deep pages x2 ({time.time() - started:.0f} s, "
               f"{len(errors)} non-200): {small}")
         if "legacy" in sys.argv[3:]:
-            legacy(tmp, port, token, server.pid)
+            legacy(tmp, port, token, server.pid, pg_url)
     finally:
         server.terminate()
         server.wait(timeout=30)
+        if pg_url:
+            subprocess.run(["psql", "-q", admin, "-c", f"DROP DATABASE {name} WITH (FORCE)"])
 
 
 if __name__ == "__main__":

@@ -688,6 +688,10 @@ impl SqlService {
             });
         }
         let cond = self.condition(&query, params)?;
+        if let (Some(max), true) = (params.max_answer_bytes, limit > 0) {
+            self.check_page_bytes(conn, &cond, &query, limit, &shape, max)
+                .await?;
+        }
         let total_query = self.total_query(&cond, &query, params)?;
         let rows = if limit > 0 {
             let paging = Paging {
@@ -718,6 +722,60 @@ impl SqlService {
             select: query.select,
             rows,
         })
+    }
+
+    /// [`answer_too_large`](super::rows::answer_too_large) before reading the page, when
+    /// its fields with a [`Field::max_bytes`] already hold more than `max` bytes: such
+    /// fields may hold records stored before their limit (up to the body limit each),
+    /// which would otherwise be read whole into memory before the answer is refused.
+    /// Costs one more statement, for services with such fields only.
+    async fn check_page_bytes<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        cond: &Condition,
+        query: &Query,
+        limit: u64,
+        shape: &RowShape<'_>,
+        max: usize,
+    ) -> Result<()> {
+        let backend = conn.get_database_backend();
+        let table = self.options.table;
+        let sizes: Vec<String> = (shape.fields.iter())
+            .filter(|f| f.max_bytes.is_some())
+            .map(|f| match backend {
+                DbBackend::Postgres => {
+                    format!(r#"COALESCE(octet_length("{table}"."{}"::text), 0)"#, f.name)
+                }
+                _ => format!(
+                    r#"COALESCE(length(CAST("{table}"."{}" AS BLOB)), 0)"#,
+                    f.name
+                ),
+            })
+            .collect();
+        if sizes.is_empty() {
+            return Ok(());
+        }
+        let mut stmt = SqlQuery::select();
+        stmt.expr_as(Expr::cust(sizes.join(" + ")), Alias::new("bytes"))
+            .from(Alias::new(table))
+            .cond_where(cond.clone());
+        self.apply_sort(&mut stmt, &query.sort);
+        let page = paged(backend.build(&stmt), Some(limit), query.skip);
+        let sum = Statement {
+            sql: format!(
+                "SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM ({}) AS page_bytes",
+                page.sql
+            ),
+            ..page
+        };
+        let bytes = match conn.query_one_raw(sum).await? {
+            Some(row) => row.try_get_by_index::<i64>(0)?,
+            None => 0,
+        };
+        if bytes > max as i64 {
+            return Err(super::rows::answer_too_large(max));
+        }
+        Ok(())
     }
 
     /// Feathers `_find`: a page when paginated, else an array.

@@ -43,10 +43,10 @@ async fn hostile_deep_pages_keep_the_caches_within_their_byte_budgets() {
         create_conversation(&app, app.org.org_id, id, "sms", "open").await;
     }
     // 30 KB filters: too large to remember anything for.
-    deep_pages(&app, 0, 600, 30_000).await;
+    deep_pages(&app, 0, 500, 30_000).await;
     assert_eq!(deep_page_cache_bytes(&app), 0);
     // Filters of 3 KB, small enough to keep: more statements than the budget holds.
-    deep_pages(&app, 600, 1300, 3_000).await;
+    deep_pages(&app, 500, 1300, 3_000).await;
     let bytes = deep_page_cache_bytes(&app);
     assert!(bytes <= ANCHOR_BYTES + STATEMENT_BYTES, "{bytes}");
     assert!(bytes > STATEMENT_BYTES / 2, "statements were kept: {bytes}");
