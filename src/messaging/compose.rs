@@ -19,6 +19,9 @@ use std::str::FromStr;
 /// The most bytes of JSON `messageData` (a template's data) may hold: it is stored
 /// with the message, and again in its wire payload.
 pub const MESSAGE_DATA_MAX_BYTES: usize = 16 * 1024;
+/// The most characters of each media field (`s3_key`, `s3_path`, `file_name`,
+/// `file_type`; bytes of JSON for `conversation_file_id`).
+pub const MEDIA_FIELD_MAX_LEN: usize = 2048;
 
 /// The body of every message create (Apex's field names). Which of the optional
 /// groups a path accepts is checked by [`Body::only`].
@@ -59,6 +62,25 @@ impl Body {
             .map_err(|e| FeathersError::bad_request(format!("Invalid body: {e}")))?;
         if let Some(data) = &body.message_data {
             check_json_size("messageData", data, MESSAGE_DATA_MAX_BYTES)?;
+        }
+        // The media fields are stored with the message and in its wire payload.
+        let media = [
+            ("s3_key", &body.s3_key),
+            ("s3_path", &body.s3_path),
+            ("file_name", &body.file_name),
+            ("file_type", &body.file_type),
+        ];
+        for (name, value) in media {
+            if value
+                .as_ref()
+                .is_some_and(|v| v.chars().count() > MEDIA_FIELD_MAX_LEN)
+            {
+                let message = format!("must be at most {MEDIA_FIELD_MAX_LEN} characters");
+                return Err(FeathersError::invalid(name, message));
+            }
+        }
+        if let Some(id) = &body.conversation_file_id {
+            check_json_size("conversation_file_id", id, MEDIA_FIELD_MAX_LEN)?;
         }
         Ok(body)
     }

@@ -109,6 +109,15 @@ async fn custom_fields_over_their_cap_are_refused() {
         .await;
     assert_error(status, &body, 400, "BadRequest");
     assert!(body["errors"]["messageData"].is_array(), "{body}");
+    let (status, body) = app
+        .post(
+            "/conversation-messages-transform-outgoing-whatsapp",
+            json!({"conversation_id": conversation, "message_text": "hi", "s3_key": "k".repeat(2049),
+                   "file_type": "image/png", "file_size": 10}),
+        )
+        .await;
+    assert_error(status, &body, 400, "BadRequest");
+    assert!(body["errors"]["s3_key"].is_array(), "{body}");
 }
 
 #[actix_web::test]
