@@ -63,11 +63,13 @@ impl Application {
         });
         let mut registry = Registry::new();
         crate::services::register(&mut registry, &db, &auth, settings.conformance_fixture);
+        registry.add_cache("principals", auth.clone());
         let registry = Arc::new(registry);
         let state = web::Data::new(RestState {
             registry: registry.clone(),
             authenticator: auth,
             max_body_bytes: settings.max_body_bytes,
+            max_answer_bytes: settings.max_answer_bytes,
             rate_limit: RateLimit::new(
                 settings.rate_limit_requests,
                 Duration::from_secs(settings.rate_limit_window_secs),

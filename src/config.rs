@@ -54,6 +54,14 @@ pub struct Settings {
     pub job_lease_secs: i64,
     /// At shutdown, how long running jobs may take before they are handed back.
     pub job_shutdown_grace_secs: u64,
+    /// The most bytes one list answer (a page) may hold; a larger one is a 400
+    /// asking for fewer records or fields.
+    #[serde(default = "default_max_answer_bytes")]
+    pub max_answer_bytes: usize,
+}
+
+fn default_max_answer_bytes() -> usize {
+    8 << 20
 }
 
 fn default_env() -> String {
@@ -266,6 +274,7 @@ mod tests {
             job_concurrency: 0,
             job_lease_secs: 30,
             job_shutdown_grace_secs: 10,
+            max_answer_bytes: 8 << 20,
         }
     }
 

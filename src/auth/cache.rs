@@ -10,17 +10,22 @@
 //! A read that raced a change is not kept: every clear or removal moves a
 //! generation on, and an entry read under an older generation is dropped again
 //! ([`PrincipalCache::insert`]), so a change holds at once on its own instance.
+//!
+//! Keys are small: a verified token's `jti` with its user and organization, or the
+//! SHA-256 of an API key; an entry is made only for a credential the database
+//! confirmed. The cache is bounded by bytes ([`BYTES`]), whatever the entries.
 
 use crate::feathers::Principal;
-use quick_cache::sync::Cache;
+use quick_cache::{Weighter, sync::Cache};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a resolved caller is trusted without reading the database again.
 pub const TTL: Duration = Duration::from_secs(5);
 
-/// Entries kept at most (least recently useful ones are evicted first).
-const CAPACITY: usize = 10_000;
+/// Bytes of entries kept at most (least recently useful ones are evicted first):
+/// some 20,000 callers.
+pub const BYTES: u64 = 4 << 20;
 
 /// A credential, as the cache knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -35,9 +40,24 @@ pub enum Credential {
     ApiKey(String),
 }
 
+#[derive(Clone)]
+struct EntryWeight;
+
+impl Weighter<Credential, (Principal, Instant)> for EntryWeight {
+    fn weight(&self, key: &Credential, (p, _): &(Principal, Instant)) -> u64 {
+        let key = match key {
+            Credential::Token { jti, .. } => jti.len(),
+            Credential::ApiKey(hash) => hash.len(),
+        };
+        (size_of::<Credential>() + size_of::<(Principal, Instant)>() + key) as u64
+            + (p.role.len() + p.strategy.len()) as u64
+            + 64
+    }
+}
+
 /// Principals by credential, each valid for [`TTL`] after it was read.
 pub struct PrincipalCache {
-    entries: Cache<Credential, (Principal, Instant)>,
+    entries: Cache<Credential, (Principal, Instant), EntryWeight>,
     /// Moves on at every clear and removal.
     generation: AtomicU64,
 }
@@ -49,7 +69,7 @@ pub struct Generation(u64);
 impl Default for PrincipalCache {
     fn default() -> Self {
         Self {
-            entries: Cache::new(CAPACITY),
+            entries: Cache::with_weighter((BYTES / 160) as usize, BYTES, EntryWeight),
             generation: AtomicU64::new(0),
         }
     }
@@ -93,6 +113,17 @@ impl PrincipalCache {
     pub fn clear(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.entries.clear();
+    }
+
+    /// Bytes held by the entries (their weights).
+    pub fn bytes(&self) -> u64 {
+        self.entries.weight()
+    }
+}
+
+impl crate::feathers::Weighed for super::AuthContext {
+    fn bytes(&self) -> u64 {
+        self.cache.bytes()
     }
 }
 
@@ -157,5 +188,20 @@ mod tests {
         let stale = Instant::now() - TTL - Duration::from_millis(1);
         cache.entries.insert(key.clone(), (principal(), stale));
         assert_eq!(cache.get(&key), None);
+    }
+
+    #[test]
+    fn bounded_by_bytes() {
+        let cache = PrincipalCache::default();
+        for id in 0..200_000 {
+            let key = Credential::Token {
+                jti: uuid::Uuid::new_v4().to_string(),
+                user_id: id,
+                organization_id: 1,
+            };
+            cache.insert(cache.generation(), key, principal());
+        }
+        assert!(cache.bytes() <= BYTES, "{}", cache.bytes());
+        assert!(cache.entries.len() < 200_000);
     }
 }

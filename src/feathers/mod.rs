@@ -15,7 +15,7 @@ pub mod sql;
 
 pub use error::{FeathersError, Result};
 pub use query::{Direction, Filter, Op, Query};
-pub use registry::{Access, Registry};
+pub use registry::{Access, Registry, Weighed};
 pub use schema::{Field, FieldType, Schema, Typed};
 pub use service::{Id, JsonText, Params, Principal, Service};
 pub use sql::{Multi, SqlOptions, SqlService, WriteMode};

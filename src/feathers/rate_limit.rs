@@ -5,6 +5,12 @@
 //! it the sliding window still covers. It needs two counters per tenant whatever
 //! the limit, and never lets more than the limit through in any window-long span
 //! by more than the previous window's rounding. Refused requests are not counted.
+//!
+//! The map holds one entry per tenant (an authenticated organization) that made a
+//! request in the last two windows: once it holds [`PRUNE_AT`] entries, those of
+//! tenants idle for two windows or more are dropped (they count for nothing, their
+//! next request starts at zero either way), so it is bounded by the active tenants,
+//! about 48 bytes each, and never grows by requests alone.
 
 use super::error::{ErrorKind, FeathersError, Result};
 use serde_json::json;
@@ -12,12 +18,22 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// Entries at which idle tenants are dropped (then twice the entries left, if more).
+pub const PRUNE_AT: usize = 10_000;
+
 /// `limit` requests per `window` for each tenant.
 pub struct RateLimit {
     limit: u64,
     window_ms: u64,
     started: Instant,
-    tenants: Mutex<HashMap<i64, Counts>>,
+    tenants: Mutex<Tenants>,
+}
+
+#[derive(Default)]
+struct Tenants {
+    counts: HashMap<i64, Counts>,
+    /// The entry count at which idle tenants are dropped next.
+    prune_at: usize,
 }
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -36,8 +52,20 @@ impl RateLimit {
             limit,
             window_ms,
             started: Instant::now(),
-            tenants: Mutex::new(HashMap::new()),
+            tenants: Mutex::new(Tenants {
+                counts: HashMap::new(),
+                prune_at: PRUNE_AT,
+            }),
         })
+    }
+
+    /// How many tenants the limiter holds counts for.
+    pub fn tenants(&self) -> usize {
+        self.tenants
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .counts
+            .len()
     }
 
     /// Counts a request of `tenant`, or refuses it with 429 `TooManyRequests`
@@ -50,7 +78,13 @@ impl RateLimit {
         let window = now_ms / self.window_ms;
         let into = now_ms % self.window_ms;
         let mut tenants = self.tenants.lock().unwrap_or_else(|e| e.into_inner());
-        let counts = tenants.entry(tenant).or_default();
+        let tenants = &mut *tenants;
+        if tenants.counts.len() >= tenants.prune_at && !tenants.counts.contains_key(&tenant) {
+            // Idle for two windows: both counts would be reset to zero at its next request.
+            tenants.counts.retain(|_, c| c.window + 1 >= window);
+            tenants.prune_at = (tenants.counts.len() * 2).max(PRUNE_AT);
+        }
+        let counts = tenants.counts.entry(tenant).or_default();
         if counts.window != window {
             counts.previous = if counts.window + 1 == window {
                 counts.current
@@ -119,6 +153,29 @@ mod tests {
         let err = limit.check_at(tenant, at).expect_err("refused");
         assert_eq!(err.code(), 429);
         *err.data.expect("data")
+    }
+
+    #[test]
+    fn idle_tenants_are_dropped() {
+        let w = HOUR.as_millis() as u64;
+        let limit = RateLimit::new(3, HOUR).unwrap();
+        for tenant in 0..PRUNE_AT as i64 {
+            limit.check_at(tenant, 0).unwrap();
+        }
+        assert_eq!(limit.tenants(), PRUNE_AT);
+        // Still within the next window: everyone still counts, nobody is dropped.
+        limit.check_at(-1, w).unwrap();
+        assert_eq!(limit.tenants(), PRUNE_AT + 1);
+        for tenant in 0..3 * PRUNE_AT as i64 {
+            limit.check_at(PRUNE_AT as i64 + tenant, 2 * w).unwrap();
+        }
+        // Two windows later the first ones were dropped as new tenants came.
+        assert!(limit.tenants() <= 3 * PRUNE_AT + 1, "{}", limit.tenants());
+        // A dropped tenant starts again from zero, as it would have anyway.
+        for _ in 0..3 {
+            limit.check_at(0, 2 * w).unwrap();
+        }
+        refused(&limit, 0, 2 * w);
     }
 
     #[test]

@@ -31,10 +31,16 @@ struct Entry {
     access: Access,
 }
 
+/// A cache or map that grows with requests, by the bytes it says it holds.
+pub trait Weighed: Send + Sync {
+    fn bytes(&self) -> u64;
+}
+
 /// All services of the app, by path (no leading or trailing slash).
 pub struct Registry {
     services: HashMap<String, Entry>,
     events: broadcast::Sender<ServiceEvent>,
+    caches: Vec<(String, Arc<dyn Weighed>)>,
 }
 
 impl Default for Registry {
@@ -48,6 +54,7 @@ impl Registry {
         Self {
             services: HashMap::new(),
             events: broadcast::channel(1024).0,
+            caches: Vec::new(),
         }
     }
 
@@ -70,6 +77,18 @@ impl Registry {
             service: entry.service.as_ref(),
             events: &self.events,
         })
+    }
+
+    /// Declares a cache of the app, so that what it holds can be read ([`Self::caches`]).
+    pub fn add_cache(&mut self, name: &str, cache: Arc<dyn Weighed>) {
+        self.caches.push((name.to_string(), cache));
+    }
+
+    /// Each declared cache's name and the bytes it holds now (its own accounting).
+    pub fn caches(&self) -> Vec<(String, u64)> {
+        (self.caches.iter())
+            .map(|(name, cache)| (name.clone(), cache.bytes()))
+            .collect()
     }
 
     /// Subscribes to every service event.

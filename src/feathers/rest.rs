@@ -31,6 +31,8 @@ pub struct RestState {
     pub registry: Arc<Registry>,
     pub authenticator: Arc<dyn Authenticator>,
     pub max_body_bytes: usize,
+    /// The most bytes a find may answer (see [`Params::max_answer_bytes`]).
+    pub max_answer_bytes: usize,
     /// Requests per tenant and window; `None`: no limit.
     pub rate_limit: Option<RateLimit>,
 }
@@ -147,6 +149,7 @@ async fn handle(
         provider: Some("rest"),
         headers,
         remote_addr: req.peer_addr().map(|addr| addr.ip()),
+        max_answer_bytes: Some(state.max_answer_bytes),
     };
     let span = tracing::info_span!("service", path = handle.path, method = %method, id = id.as_deref().unwrap_or(""));
     call(req, payload, state, &handle, id.as_ref(), params)

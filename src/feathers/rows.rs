@@ -260,8 +260,14 @@ impl<'a> RowWriter<'a> {
         Ok(())
     }
 
-    /// Appends the rows as a JSON array.
-    pub fn write_rows(&self, out: &mut Vec<u8>, rows: &[QueryResult]) -> Result<(), FeathersError> {
+    /// Appends the rows as a JSON array; [`answer_too_large`] as soon as `out` holds
+    /// more than `max` bytes (so it never holds more than that and one row).
+    pub fn write_rows(
+        &self,
+        out: &mut Vec<u8>,
+        rows: &[QueryResult],
+        max: usize,
+    ) -> Result<(), FeathersError> {
         out.push(b'[');
         for (i, row) in rows.iter().enumerate() {
             if i > 0 {
@@ -269,9 +275,14 @@ impl<'a> RowWriter<'a> {
             }
             let before = out.len();
             self.write_row(out, row)?;
+            if out.len() > max {
+                return Err(answer_too_large(max));
+            }
             if i == 0 {
-                // Rows of one shape are about the same size: room for the rest at once.
-                out.reserve((out.len() - before + 16) * (rows.len() - 1));
+                // Rows of one shape are about the same size: room for the rest at once
+                // (within the bound).
+                let rest = (out.len() - before + 16) * (rows.len() - 1);
+                out.reserve(rest.min(max.saturating_sub(out.len())));
             }
         }
         out.push(b']');
@@ -290,12 +301,22 @@ fn embed_is_null(embed: &Embed, row: &QueryResult, first: usize) -> Result<bool,
     }
 }
 
-/// A Feathers page as JSON text: `{"total":..,"limit":..,"skip":..,"data":[..]}`.
+/// 400 for a find whose answer would hold more than `max` bytes of JSON.
+pub fn answer_too_large(max: usize) -> FeathersError {
+    FeathersError::bad_request(format!(
+        "The answer would be larger than {max} bytes: ask for fewer records ($limit) or fewer fields ($select)"
+    ))
+    .with_data(serde_json::json!({ "maxAnswerBytes": max }))
+}
+
+/// A Feathers page as JSON text: `{"total":..,"limit":..,"skip":..,"data":[..]}`, at
+/// most about `max` bytes (see [`RowWriter::write_rows`]).
 pub fn write_page(
     out: &mut Vec<u8>,
     (total, limit, skip): (i64, u64, u64),
     rows: &RowWriter,
     data: &[QueryResult],
+    max: usize,
 ) -> Result<(), FeathersError> {
     let mut n = itoa::Buffer::new();
     out.extend_from_slice(b"{\"total\":");
@@ -305,7 +326,7 @@ pub fn write_page(
     out.extend_from_slice(b",\"skip\":");
     out.extend_from_slice(n.format(skip).as_bytes());
     out.extend_from_slice(b",\"data\":");
-    rows.write_rows(out, data)?;
+    rows.write_rows(out, data, max)?;
     out.push(b'}');
     Ok(())
 }

@@ -56,6 +56,8 @@ pub struct Field {
     /// Never sent to clients (a password hash).
     pub hidden: bool,
     pub max_len: Option<usize>,
+    /// A JSON field's most bytes as serialized JSON, when written.
+    pub max_bytes: Option<usize>,
     /// A string that must hold more than whitespace when written.
     pub non_blank: bool,
     /// An integer naming a row of this table in the caller's tenant: checked on the
@@ -82,6 +84,7 @@ impl Field {
             column: true,
             hidden: false,
             max_len: None,
+            max_bytes: None,
             non_blank: false,
             references: None,
             min: None,
@@ -132,6 +135,11 @@ impl Field {
     }
     pub const fn max_len(mut self, n: usize) -> Self {
         self.max_len = Some(n);
+        self
+    }
+    /// At most `n` bytes of serialized JSON (a [`FieldType::Json`] field).
+    pub const fn max_bytes(mut self, n: usize) -> Self {
+        self.max_bytes = Some(n);
         self
     }
     pub const fn non_blank(mut self) -> Self {
@@ -206,6 +214,36 @@ pub struct Embed {
     pub key: &'static str,
     pub prefix: &'static str,
     pub columns: &'static [(&'static str, FieldType)],
+}
+
+/// 400 naming `path` when `value`, serialized as JSON, is longer than `max` bytes
+/// (measured without writing it out).
+pub fn check_json_size(path: &str, value: &Value, max: usize) -> Result<()> {
+    let size = json_size(value);
+    if size > max {
+        return Err(FeathersError::invalid(
+            path,
+            format!("must be at most {max} bytes of JSON (it is {size})"),
+        ));
+    }
+    Ok(())
+}
+
+/// The length of `value` serialized as JSON, counted without writing it out.
+pub fn json_size(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut size = Count(0);
+    let _ = serde_json::to_writer(&mut size, value);
+    size.0
 }
 
 /// How strictly a value is read: query strings carry only strings, JSON bodies carry types.

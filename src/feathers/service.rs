@@ -32,6 +32,10 @@ pub struct Params {
     /// The client's address (the TCP peer: behind a proxy, the proxy's); `None` for
     /// internal calls.
     pub remote_addr: Option<std::net::IpAddr>,
+    /// The most bytes a find may answer as JSON (set by the REST transport; `None`
+    /// for internal calls): past it, the answer is a 400 (see
+    /// [`answer_too_large`](super::rows::answer_too_large)).
+    pub max_answer_bytes: Option<usize>,
 }
 
 impl Params {
@@ -65,9 +69,12 @@ pub trait Service: Send + Sync {
     /// override it; the default serializes `find`.
     async fn find_raw(&self, params: &Params) -> Result<JsonText> {
         let value = self.find(params).await?;
-        serde_json::to_vec(&value)
-            .map(JsonText)
-            .map_err(|e| FeathersError::general(format!("could not serialize: {e}")))
+        let text = serde_json::to_vec(&value)
+            .map_err(|e| FeathersError::general(format!("could not serialize: {e}")))?;
+        match params.max_answer_bytes {
+            Some(max) if text.len() > max => Err(super::rows::answer_too_large(max)),
+            _ => Ok(JsonText(text)),
+        }
     }
     async fn get(&self, _id: &Id, _params: &Params) -> Result<Value> {
         Err(unsupported("get"))

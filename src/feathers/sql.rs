@@ -3,7 +3,7 @@
 //! services wrap it and add their rules; the hook-less `_find`/`_get`/... take a
 //! connection so a wrapper can run them inside its own transaction.
 
-use super::anchors::{AnchorQuery, AnchoredPage, Anchors};
+use super::anchors::{self, AnchorQuery, AnchoredPage, Anchors};
 use super::error::{FeathersError, Result};
 use super::query::{Direction, Filter, Op, Query};
 use super::rows::{RowShape, RowWriter, row_value, write_page};
@@ -662,12 +662,15 @@ impl SqlService {
             None => paginate.default,
         };
         // A deep page asked again is served by the statement built for it last time.
-        let request = (anchor_tenant.is_some() && query.skip > 0 && limit > 0).then(|| {
-            format!(
-                "{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{}\u{0}{limit}",
-                params.principal, query.filters, query.sort, query.select, query.skip
-            )
-        });
+        // (None past `MAX_KEY_BYTES` of key material: such a request keeps nothing.)
+        let request = (anchor_tenant.is_some() && query.skip > 0 && limit > 0)
+            .then(|| {
+                anchors::bounded_key(format_args!(
+                    "{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{}\u{0}{limit}",
+                    params.principal, query.filters, query.sort, query.select, query.skip
+                ))
+            })
+            .flatten();
         if let Some(rows) = self.kept_page(conn, request.as_deref(), &shape).await? {
             let total = rows[0].try_get_by_index::<Option<i64>>(shape.width())?;
             return Ok(Found {
@@ -677,6 +680,10 @@ impl SqlService {
             });
         }
         let cond = self.condition(&query, params)?;
+        if let (Some(max), true) = (params.max_answer_bytes, limit > 0) {
+            self.check_page_bytes(conn, &cond, &query, limit, &shape, max)
+                .await?;
+        }
         let total_query = self.total_query(&cond, &query, params)?;
         let rows = if limit > 0 {
             let paging = Paging {
@@ -709,12 +716,76 @@ impl SqlService {
         })
     }
 
+    /// [`answer_too_large`](super::rows::answer_too_large) before reading the page, when
+    /// its fields with a [`Field::max_bytes`] already hold more than `max` bytes: such
+    /// fields may hold records stored before their limit (up to the body limit each),
+    /// which would otherwise be read whole into memory before the answer is refused.
+    /// Costs one more statement, for services with such fields only.
+    async fn check_page_bytes<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        cond: &Condition,
+        query: &Query,
+        limit: u64,
+        shape: &RowShape<'_>,
+        max: usize,
+    ) -> Result<()> {
+        let backend = conn.get_database_backend();
+        let table = self.options.table;
+        let sizes: Vec<String> = (shape.fields.iter())
+            .filter(|f| f.max_bytes.is_some())
+            .map(|f| match backend {
+                DbBackend::Postgres => {
+                    format!(r#"COALESCE(octet_length("{table}"."{}"::text), 0)"#, f.name)
+                }
+                _ => format!(
+                    r#"COALESCE(length(CAST("{table}"."{}" AS BLOB)), 0)"#,
+                    f.name
+                ),
+            })
+            .collect();
+        if sizes.is_empty() {
+            return Ok(());
+        }
+        let mut stmt = SqlQuery::select();
+        stmt.expr_as(Expr::cust(sizes.join(" + ")), Alias::new("bytes"))
+            .from(Alias::new(table))
+            .cond_where(cond.clone());
+        self.apply_sort(&mut stmt, &query.sort);
+        let page = paged(backend.build(&stmt), Some(limit), query.skip);
+        let sum = Statement {
+            sql: format!(
+                "SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM ({}) AS page_bytes",
+                page.sql
+            ),
+            ..page
+        };
+        let bytes = match conn.query_one_raw(sum).await? {
+            Some(row) => row.try_get_by_index::<i64>(0)?,
+            None => 0,
+        };
+        if bytes > max as i64 {
+            return Err(super::rows::answer_too_large(max));
+        }
+        Ok(())
+    }
+
     /// Feathers `_find`: a page when paginated, else an array.
     pub async fn _find<C: ConnectionTrait>(&self, conn: &C, params: &Params) -> Result<Value> {
         let found = self.found(conn, params).await?;
         let shape = self.shape(found.select.as_deref());
+        let mut left = params.max_answer_bytes;
         let data = (found.rows.iter())
-            .map(|row| row_value(&shape, row))
+            .map(|row| {
+                let record = row_value(&shape, row)?;
+                // Stop before building more than the REST answer may hold.
+                if let Some(left) = &mut left {
+                    let max = params.max_answer_bytes.unwrap_or_default();
+                    *left = (left.checked_sub(super::schema::json_size(&record)))
+                        .ok_or_else(|| super::rows::answer_too_large(max))?;
+                }
+                Ok(record)
+            })
             .collect::<Result<Vec<_>>>()?;
         Ok(match found.page {
             Some((total, limit, skip)) => {
@@ -733,10 +804,11 @@ impl SqlService {
         let found = self.found(conn, params).await?;
         let shape = self.shape(found.select.as_deref());
         let writer = RowWriter::new(&shape);
+        let max = params.max_answer_bytes.unwrap_or(usize::MAX);
         let mut out = Vec::new();
         match found.page {
-            Some(page) => write_page(&mut out, page, &writer, &found.rows)?,
-            None => writer.write_rows(&mut out, &found.rows)?,
+            Some(page) => write_page(&mut out, page, &writer, &found.rows, max)?,
+            None => writer.write_rows(&mut out, &found.rows, max)?,
         }
         Ok(JsonText(out))
     }
@@ -801,6 +873,9 @@ impl SqlService {
                 })
                 .ok_or_else(|| FeathersError::invalid(key, "is not a field that can be written"))?;
             let typed = coerce(key, field.ty, field.nullable, value, source)?;
+            if let (Some(max), Typed::Json(json)) = (field.max_bytes, &typed) {
+                super::schema::check_json_size(key, json, max)?;
+            }
             if let (Some(max), Typed::Str(s)) = (field.max_len, &typed)
                 && s.chars().count() > max
             {

@@ -7,6 +7,7 @@ use super::store::Draft;
 use crate::channels::rules::{MediaCheck, OutgoingCheck, check_outgoing};
 use crate::channels::transform::{self, MediaRef, Outgoing, SEND_STYLES};
 use crate::channels::{Channel, MessageType};
+use crate::feathers::schema::check_json_size;
 use crate::feathers::{FeathersError, Principal, Result};
 use chrono::{DateTime, Utc};
 use sea_orm::ConnectionTrait;
@@ -14,6 +15,13 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::str::FromStr;
+
+/// The most bytes of JSON `messageData` (a template's data) may hold: it is stored
+/// with the message, and again in its wire payload.
+pub const MESSAGE_DATA_MAX_BYTES: usize = 16 * 1024;
+/// The most characters of each media field (`s3_key`, `s3_path`, `file_name`,
+/// `file_type`; bytes of JSON for `conversation_file_id`).
+pub const MEDIA_FIELD_MAX_LEN: usize = 2048;
 
 /// The body of every message create (Apex's field names). Which of the optional
 /// groups a path accepts is checked by [`Body::only`].
@@ -50,8 +58,31 @@ impl Body {
         if !data.is_object() {
             return Err(FeathersError::bad_request("The body must be a JSON object"));
         }
-        serde_json::from_value(data)
-            .map_err(|e| FeathersError::bad_request(format!("Invalid body: {e}")))
+        let body: Self = serde_json::from_value(data)
+            .map_err(|e| FeathersError::bad_request(format!("Invalid body: {e}")))?;
+        if let Some(data) = &body.message_data {
+            check_json_size("messageData", data, MESSAGE_DATA_MAX_BYTES)?;
+        }
+        // The media fields are stored with the message and in its wire payload.
+        let media = [
+            ("s3_key", &body.s3_key),
+            ("s3_path", &body.s3_path),
+            ("file_name", &body.file_name),
+            ("file_type", &body.file_type),
+        ];
+        for (name, value) in media {
+            if value
+                .as_ref()
+                .is_some_and(|v| v.chars().count() > MEDIA_FIELD_MAX_LEN)
+            {
+                let message = format!("must be at most {MEDIA_FIELD_MAX_LEN} characters");
+                return Err(FeathersError::invalid(name, message));
+            }
+        }
+        if let Some(id) = &body.conversation_file_id {
+            check_json_size("conversation_file_id", id, MEDIA_FIELD_MAX_LEN)?;
+        }
+        Ok(body)
     }
 
     /// 400 when a field outside `allowed` is set.

@@ -22,6 +22,10 @@ fn text(name: &'static str, max: usize) -> Field {
         .max_len(max)
 }
 
+/// The most bytes of JSON a contact's custom fields may hold (a page of 50 contacts
+/// stays around a megabyte).
+pub const CUSTOM_FIELDS_MAX_BYTES: usize = 16 * 1024;
+
 pub fn schema() -> crate::feathers::Schema {
     tenant_schema(vec![
         text("first_name", 100),
@@ -46,7 +50,8 @@ pub fn schema() -> crate::feathers::Schema {
             .query(),
         Field::new("custom_fields_by_name", FieldType::Json)
             .nullable()
-            .write(),
+            .write()
+            .max_bytes(CUSTOM_FIELDS_MAX_BYTES),
         Field::new("tag_ids", FieldType::Json)
             .computed()
             .write()

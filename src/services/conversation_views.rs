@@ -24,7 +24,11 @@ pub fn schema() -> crate::feathers::Schema {
             .write()
             .max_len(100)
             .non_blank(),
-        Field::new("query", FieldType::Json).required().write(),
+        // A stored query (filters and sort), not a document.
+        Field::new("query", FieldType::Json)
+            .required()
+            .write()
+            .max_bytes(16 * 1024),
     ])
 }
 

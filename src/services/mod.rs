@@ -72,10 +72,14 @@ pub fn register(
             db.clone(),
         )),
     );
+    let conversations = conversations::ConversationsService::new(db.clone());
+    if let Some(anchors) = conversations.0.options.anchors.clone() {
+        registry.add_cache("conversations anchors and kept statements", anchors);
+    }
     registry.use_service(
         "conversations",
         Access::Authenticated,
-        Arc::new(conversations::ConversationsService::new(db.clone())),
+        Arc::new(conversations),
     );
     registry.use_service(
         "conversation-predefined-messages",

@@ -95,6 +95,7 @@ pub fn settings(database_url: &str) -> Settings {
         job_concurrency: 2,
         job_lease_secs: 30,
         job_shutdown_grace_secs: 2,
+        max_answer_bytes: 8 << 20,
     }
 }
 

@@ -3,6 +3,7 @@
 mod api_keys;
 mod auth;
 mod auth_hardening;
+mod bounded_memory;
 mod bounded_queries;
 mod channel_rules_http;
 mod commands;
