@@ -81,6 +81,14 @@ pub fn settings(database_url: &str) -> Settings {
         workers_per_core: 1,
         rate_limit_requests: 1000,
         rate_limit_window_secs: 3600,
+        statement_timeout_ms: 5000,
+        lock_timeout_ms: 2000,
+        db_acquire_timeout_ms: 2000,
+        sqlite_busy_timeout_ms: 2000,
+        readyz_timeout_ms: 1000,
+        max_in_flight: 512,
+        body_timeout_ms: 10_000,
+        shutdown_timeout_secs: 30,
     }
 }
 
