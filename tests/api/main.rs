@@ -18,5 +18,6 @@ mod migrations;
 mod pipelines;
 mod predefined_messages;
 mod rate_limit;
+mod reliability;
 mod tenant_isolation_domain;
 mod users;
