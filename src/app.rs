@@ -2,11 +2,11 @@
 
 use crate::auth::{AuthContext, jwt::JwtKeys};
 use crate::config::Settings;
+use crate::feathers::FeathersError;
 use crate::feathers::Registry;
+use crate::feathers::error::ErrorKind;
 use crate::feathers::rate_limit::RateLimit;
 use crate::feathers::rest::{RestState, dispatch};
-use crate::feathers::FeathersError;
-use crate::feathers::error::ErrorKind;
 use actix_web::dev::{Server, Service, ServiceResponse};
 use actix_web::{App, HttpResponse, HttpServer, ResponseError, web};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
@@ -156,15 +156,14 @@ struct Readiness {
 /// check gets a 503, not a hang, when the database is down, frozen or the pool is
 /// saturated).
 async fn readyz(ready: web::Data<Readiness>) -> HttpResponse {
-    let error = match tokio::time::timeout(ready.timeout, ready.db.execute_unprepared("SELECT 1"))
-        .await
-    {
-        Ok(Ok(_)) => {
-            return HttpResponse::Ok().json(json!({ "status": "ok", "database": "ok" }));
-        }
-        Ok(Err(e)) => e.to_string(),
-        Err(_) => format!("no answer within {} ms", ready.timeout.as_millis()),
-    };
+    let error =
+        match tokio::time::timeout(ready.timeout, ready.db.execute_unprepared("SELECT 1")).await {
+            Ok(Ok(_)) => {
+                return HttpResponse::Ok().json(json!({ "status": "ok", "database": "ok" }));
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {} ms", ready.timeout.as_millis()),
+        };
     tracing::warn!(error = %error, "readiness check failed");
     FeathersError::new(ErrorKind::Unavailable, "Database unavailable").error_response()
 }

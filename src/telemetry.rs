@@ -60,7 +60,10 @@ pub fn redact_target(path: &str, query: &str) -> String {
     let keys: Vec<(&str, bool)> = query
         .split('&')
         .filter(|pair| !pair.is_empty())
-        .map(|pair| pair.split_once('=').map_or((pair, false), |(key, _)| (key, true)))
+        .map(|pair| {
+            pair.split_once('=')
+                .map_or((pair, false), |(key, _)| (key, true))
+        })
         .collect();
     let mut out = String::with_capacity(path.len() + query.len().min(256) + 1);
     out.push_str(path);
@@ -97,6 +100,9 @@ mod tests {
             "/c?flag&searchTerm=…"
         );
         let logged = redact_target("/conversations", "searchTerm=secret%20name&token=abc");
-        assert!(!logged.contains("secret") && !logged.contains("abc"), "{logged}");
+        assert!(
+            !logged.contains("secret") && !logged.contains("abc"),
+            "{logged}"
+        );
     }
 }

@@ -301,7 +301,10 @@ mod tests {
         assert!(slow.message.contains("took too long"), "{}", slow.message);
         // A constraint or a generic SQLite error is not retryable.
         for code in ["23514", "1", "19"] {
-            assert_eq!(FeathersError::from(db_error(code)).kind, ErrorKind::GeneralError);
+            assert_eq!(
+                FeathersError::from(db_error(code)).kind,
+                ErrorKind::GeneralError
+            );
         }
         let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
         let err = sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(Arc::new(io)));

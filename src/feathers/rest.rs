@@ -228,12 +228,7 @@ async fn read_body(
     // A body trickled in (1 byte/s) would hold the connection for as long as the client likes.
     tokio::time::timeout(state.body_timeout, read)
         .await
-        .map_err(|_| {
-            FeathersError::new(
-                ErrorKind::Timeout,
-                "The body did not arrive in time",
-            )
-        })??;
+        .map_err(|_| FeathersError::new(ErrorKind::Timeout, "The body did not arrive in time"))??;
     let content_type = req
         .headers()
         .get("content-type")

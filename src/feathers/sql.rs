@@ -855,9 +855,7 @@ impl SqlService {
         backend: sea_orm::DatabaseBackend,
     ) -> Vec<(&'static str, SimpleExpr)> {
         let now = match (backend, mode) {
-            (sea_orm::DatabaseBackend::Sqlite, _) => {
-                "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')"
-            }
+            (sea_orm::DatabaseBackend::Sqlite, _) => "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')",
             (_, WriteMode::Create) => "statement_timestamp()",
             _ => "clock_timestamp()",
         };

@@ -129,7 +129,11 @@ async fn a_held_lock_answers_503_after_the_lock_timeout_and_unrelated_reads_stay
     let mut read_times = Vec::new();
     for read in reads {
         let outcome = read.await.unwrap();
-        assert_ne!(outcome.status, StatusCode::INTERNAL_SERVER_ERROR, "{outcome:?}");
+        assert_ne!(
+            outcome.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{outcome:?}"
+        );
         if is_postgres(&app) {
             // The waiting writers give their connections back after 500 ms: reads never starve.
             assert_eq!(outcome.status, StatusCode::OK, "{outcome:?}");
@@ -315,7 +319,10 @@ async fn a_body_trickled_in_times_out_with_408() {
                 }
             }
         }
-        (started.elapsed(), String::from_utf8_lossy(&response).into_owned())
+        (
+            started.elapsed(),
+            String::from_utf8_lossy(&response).into_owned(),
+        )
     })
     .await
     .unwrap();
@@ -460,7 +467,10 @@ fn start_binary(database_url: &str, env: &[(&str, &str)]) -> (Server, String) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut sent = false;
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
             if !sent && let Some((_, rest)) = line.split_once("http://127.0.0.1:") {
                 let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
                 let _ = tx.send(port);
