@@ -59,7 +59,7 @@ fn default_statement_timeout_ms() -> u64 {
     5000
 }
 fn default_lock_timeout_ms() -> u64 {
-    2000
+    1000
 }
 fn default_db_acquire_timeout_ms() -> u64 {
     2000
@@ -152,7 +152,7 @@ mod tests {
             rate_limit_requests: 0,
             rate_limit_window_secs: 3600,
             statement_timeout_ms: 5000,
-            lock_timeout_ms: 2000,
+            lock_timeout_ms: 1000,
             db_acquire_timeout_ms: 2000,
             sqlite_busy_timeout_ms: 2000,
             readyz_timeout_ms: 1000,

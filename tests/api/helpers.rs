@@ -82,7 +82,7 @@ pub fn settings(database_url: &str) -> Settings {
         rate_limit_requests: 1000,
         rate_limit_window_secs: 3600,
         statement_timeout_ms: 5000,
-        lock_timeout_ms: 2000,
+        lock_timeout_ms: 1000,
         db_acquire_timeout_ms: 2000,
         sqlite_busy_timeout_ms: 2000,
         readyz_timeout_ms: 1000,
