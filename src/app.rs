@@ -2,12 +2,14 @@
 
 use crate::auth::{AuthContext, jwt::JwtKeys, throttle::LoginThrottle};
 use crate::config::Settings;
+use crate::feathers::FeathersError;
 use crate::feathers::Registry;
+use crate::feathers::error::ErrorKind;
 use crate::feathers::rate_limit::RateLimit;
 use crate::feathers::rest::{RestState, dispatch};
 use crate::jobs::{Worker, WorkerConfig};
-use actix_web::dev::Server;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::dev::{Server, Service, ServiceResponse};
+use actix_web::{App, HttpResponse, HttpServer, ResponseError, web};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::json;
 use std::net::TcpListener;
@@ -30,10 +32,23 @@ impl Application {
     /// Connects to the database, migrates if configured, and binds `host:port` (port 0 picks one).
     pub async fn build(settings: &Settings) -> Result<Self, String> {
         settings.validate()?;
-        let db = crate::db::connect(&settings.database_url, settings.max_connections)
+        let pool = crate::db::PoolSettings::server(settings);
+        let in_memory = settings.database_url.contains(":memory:");
+        if settings.auto_migrate && !in_memory {
+            // On a connection of its own, without the pool's statement and lock timeouts:
+            // a migration may rewrite a table for minutes.
+            let migrator = crate::db::connect(&settings.database_url, 1)
+                .await
+                .map_err(|e| format!("cannot connect to the database: {e}"))?;
+            crate::db::migrate(&migrator)
+                .await
+                .map_err(|e| format!("migrations failed: {e}"))?;
+            let _ = migrator.close().await;
+        }
+        let db = crate::db::connect_on_runtime(&settings.database_url, &pool)
             .await
             .map_err(|e| format!("cannot connect to the database: {e}"))?;
-        if settings.auto_migrate {
+        if settings.auto_migrate && in_memory {
             crate::db::migrate(&db)
                 .await
                 .map_err(|e| format!("migrations failed: {e}"))?;
@@ -70,22 +85,45 @@ impl Application {
             authenticator: auth,
             max_body_bytes: settings.max_body_bytes,
             max_answer_bytes: settings.max_answer_bytes,
+            body_timeout: Duration::from_millis(settings.body_timeout_ms.max(1)),
             rate_limit: RateLimit::new(
                 settings.rate_limit_requests,
                 Duration::from_secs(settings.rate_limit_window_secs),
             ),
         });
-        let ready_db = web::Data::new(db.clone());
+        let ready = web::Data::new(Readiness {
+            db: db.clone(),
+            timeout: Duration::from_millis(settings.readyz_timeout_ms.max(1)),
+        });
+        let in_flight = InFlight::new(settings.max_in_flight);
         let server = HttpServer::new(move || {
+            let in_flight = in_flight.clone();
             App::new()
-                .wrap(TracingLogger::default())
+                .wrap_fn(|req, srv| db_context(srv.call(req)))
+                .wrap_fn(move |req, srv| {
+                    let permit = match in_flight.admit(req.path()) {
+                        Ok(permit) => permit,
+                        Err(refusal) => {
+                            let response = req.into_response(refusal.error_response());
+                            return Box::pin(std::future::ready(Ok(response))) as Pending<_>;
+                        }
+                    };
+                    let call = srv.call(req);
+                    Box::pin(async move {
+                        let response = call.await;
+                        drop(permit);
+                        response
+                    })
+                })
+                .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .app_data(state.clone())
-                .app_data(ready_db.clone())
+                .app_data(ready.clone())
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))
                 .default_service(web::to(dispatch))
         })
         .workers(workers(settings.workers_per_core))
+        .shutdown_timeout(settings.shutdown_timeout_secs)
         .listen(listener)
         .map_err(|e| e.to_string())?
         .run();
@@ -113,26 +151,34 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let stop = CancellationToken::new();
         tokio::spawn(stop_on_signal(stop.clone()));
-        let purge = tokio::spawn(crate::messaging::idempotency::purge_periodically(
-            self.db.clone(),
-            Duration::from_secs(600),
-        ));
-        let mut background = tokio::task::JoinSet::new();
+        // Background work runs on the database runtime (its connections belong there,
+        // see `db::runtime`); the sets abort what they hold if this future is dropped.
+        let on_db = crate::db::runtime().handle();
+        let mut periodic = tokio::task::JoinSet::new();
+        periodic.spawn_on(
+            crate::messaging::idempotency::purge_periodically(
+                self.db.clone(),
+                Duration::from_secs(600),
+            ),
+            on_db,
+        );
+        let mut workers = tokio::task::JoinSet::new();
         if self.jobs.concurrency > 0 {
-            background.spawn(crate::jobs::worker::listen(self.db.clone(), stop.clone()));
-            background.spawn(
-                Worker::new(
-                    self.db.clone(),
-                    self.jobs.clone(),
-                    crate::jobs::kinds::system(),
-                )
-                .run(stop.clone()),
+            workers.spawn_on(
+                crate::jobs::worker::listen(self.db.clone(), stop.clone()),
+                on_db,
             );
+            let worker = Worker::new(
+                self.db.clone(),
+                self.jobs.clone(),
+                crate::jobs::kinds::system(),
+            );
+            workers.spawn_on(worker.run(stop.clone()), on_db);
         }
         let result = self.server.await;
         stop.cancel();
-        while background.join_next().await.is_some() {}
-        purge.abort();
+        while workers.join_next().await.is_some() {}
+        periodic.abort_all();
         result
     }
 }
@@ -168,19 +214,89 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// Ready when the database answers.
-async fn readyz(db: web::Data<DatabaseConnection>) -> HttpResponse {
-    match db.execute_unprepared("SELECT 1").await {
-        Ok(_) => HttpResponse::Ok().json(json!({ "status": "ok", "database": "ok" })),
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            HttpResponse::ServiceUnavailable().json(
-                crate::feathers::FeathersError::new(
-                    crate::feathers::error::ErrorKind::Unavailable,
-                    "Database unavailable",
-                )
-                .to_json(),
-            )
+/// What `/readyz` checks, and how long it waits.
+struct Readiness {
+    db: DatabaseConnection,
+    timeout: Duration,
+}
+
+/// Ready when the database answers within `readyz_timeout_ms` (a load balancer's
+/// check gets a 503, not a hang, when the database is down, frozen or the pool is
+/// saturated).
+async fn readyz(ready: web::Data<Readiness>) -> HttpResponse {
+    let error =
+        match tokio::time::timeout(ready.timeout, ready.db.execute_unprepared("SELECT 1")).await {
+            Ok(Ok(_)) => {
+                return HttpResponse::Ok().json(json!({ "status": "ok", "database": "ok" }));
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {} ms", ready.timeout.as_millis()),
+        };
+    tracing::warn!(error = %error, "readiness check failed");
+    FeathersError::new(ErrorKind::Unavailable, "Database unavailable").error_response()
+}
+
+/// A response future of the middlewares.
+type Pending<B> =
+    std::pin::Pin<Box<dyn Future<Output = Result<ServiceResponse<B>, actix_web::Error>>>>;
+
+/// Polls a request's future inside the database runtime's context
+/// ([`crate::db::runtime`]), so that a connection the pool opens for it (and any
+/// timer it sets) belongs to that runtime, not to the HTTP worker's: at shutdown,
+/// idle workers end while other workers' requests still use the shared pool.
+fn db_context<F: Future>(fut: F) -> impl Future<Output = F::Output> {
+    struct InContext<F> {
+        handle: tokio::runtime::Handle,
+        fut: std::pin::Pin<Box<F>>,
+    }
+    impl<F: Future> Future for InContext<F> {
+        type Output = F::Output;
+        fn poll(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<F::Output> {
+            let this = &mut *self;
+            let _entered = this.handle.enter();
+            this.fut.as_mut().poll(cx)
+        }
+    }
+    InContext {
+        handle: crate::db::runtime().handle().clone(),
+        fut: Box::pin(fut),
+    }
+}
+
+/// Bounds the requests served at once (`max_in_flight`); the excess is refused at
+/// once with 503 and `Retry-After` instead of queueing for the pool. `/healthz` and
+/// `/readyz` are neither counted nor refused: a probe must see the instance's state,
+/// and `/readyz` has its own timeout.
+#[derive(Clone)]
+struct InFlight(Option<Arc<tokio::sync::Semaphore>>);
+
+impl InFlight {
+    fn new(max: usize) -> Self {
+        Self((max > 0).then(|| Arc::new(tokio::sync::Semaphore::new(max))))
+    }
+
+    fn admit(
+        &self,
+        path: &str,
+    ) -> Result<Option<tokio::sync::OwnedSemaphorePermit>, FeathersError> {
+        let Some(limit) = &self.0 else {
+            return Ok(None);
+        };
+        if path == "/healthz" || path == "/readyz" {
+            return Ok(None);
+        }
+        match limit.clone().try_acquire_owned() {
+            Ok(permit) => Ok(Some(permit)),
+            Err(_) => {
+                tracing::debug!("shed: too many requests in flight");
+                Err(FeathersError::new(
+                    ErrorKind::Unavailable,
+                    "The server is at capacity, try again later",
+                ))
+            }
         }
     }
 }

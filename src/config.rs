@@ -58,10 +58,60 @@ pub struct Settings {
     /// asking for fewer records or fields.
     #[serde(default = "default_max_answer_bytes")]
     pub max_answer_bytes: usize,
+    // Behaviour under faults and load (see `config/default.toml`, README "Under faults and load").
+    /// PostgreSQL `statement_timeout` of the server's connections, ms (0: none).
+    #[serde(default = "default_statement_timeout_ms")]
+    pub statement_timeout_ms: u64,
+    /// PostgreSQL `lock_timeout` of the server's connections, ms (0: none).
+    #[serde(default = "default_lock_timeout_ms")]
+    pub lock_timeout_ms: u64,
+    /// How long a request waits for a pooled connection before a 503, ms.
+    #[serde(default = "default_db_acquire_timeout_ms")]
+    pub db_acquire_timeout_ms: u64,
+    /// SQLite: how long a statement waits for another process's lock before a 503, ms.
+    #[serde(default = "default_sqlite_busy_timeout_ms")]
+    pub sqlite_busy_timeout_ms: u64,
+    /// `/readyz` answers 503 when the database does not answer within this, ms.
+    #[serde(default = "default_readyz_timeout_ms")]
+    pub readyz_timeout_ms: u64,
+    /// Requests served at once by this instance; beyond it 503 at once (0: no limit).
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    /// A request body must arrive within this, ms, or the answer is 408.
+    #[serde(default = "default_body_timeout_ms")]
+    pub body_timeout_ms: u64,
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish, s.
+    #[serde(default = "default_shutdown_timeout_secs")]
+    pub shutdown_timeout_secs: u64,
 }
 
 fn default_max_answer_bytes() -> usize {
     8 << 20
+}
+
+fn default_statement_timeout_ms() -> u64 {
+    5000
+}
+fn default_lock_timeout_ms() -> u64 {
+    1000
+}
+fn default_db_acquire_timeout_ms() -> u64 {
+    2000
+}
+fn default_sqlite_busy_timeout_ms() -> u64 {
+    2000
+}
+fn default_readyz_timeout_ms() -> u64 {
+    1000
+}
+fn default_max_in_flight() -> usize {
+    512
+}
+fn default_body_timeout_ms() -> u64 {
+    10_000
+}
+fn default_shutdown_timeout_secs() -> u64 {
+    30
 }
 
 fn default_env() -> String {
@@ -275,6 +325,14 @@ mod tests {
             job_lease_secs: 30,
             job_shutdown_grace_secs: 10,
             max_answer_bytes: 8 << 20,
+            statement_timeout_ms: 5000,
+            lock_timeout_ms: 1000,
+            db_acquire_timeout_ms: 2000,
+            sqlite_busy_timeout_ms: 2000,
+            readyz_timeout_ms: 1000,
+            max_in_flight: 512,
+            body_timeout_ms: 10_000,
+            shutdown_timeout_secs: 30,
         }
     }
 

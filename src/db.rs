@@ -2,6 +2,7 @@
 
 use migrations::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Every statement is prepared once per connection and planned once (PostgreSQL
@@ -13,8 +14,89 @@ use std::time::Duration;
 /// 2,004 -> 2,663 requests/s, (c) 6,589 -> 8,002, the others equal or better).
 const GENERIC_PLANS: (&str, &str) = ("plan_cache_mode", "force_generic_plan");
 
-/// Connects; for a SQLite file URL, creates its directory first.
+/// How the server's pool behaves under faults and load (see `config/default.toml`).
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// PostgreSQL pool size (SQLite always uses one connection).
+    pub max_connections: u32,
+    /// Waiting for a free (or new) connection longer than this is a 503.
+    pub acquire_timeout: Duration,
+    /// PostgreSQL `statement_timeout`; `None`: no limit.
+    pub statement_timeout: Option<Duration>,
+    /// PostgreSQL `lock_timeout`; `None`: no limit.
+    pub lock_timeout: Option<Duration>,
+    /// SQLite busy timeout: waiting for another connection's lock.
+    pub sqlite_busy_timeout: Duration,
+}
+
+impl PoolSettings {
+    /// No statement or lock timeout: for the commands (migrations may run for minutes).
+    pub fn commands(max_connections: u32) -> Self {
+        Self {
+            max_connections,
+            acquire_timeout: Duration::from_secs(10),
+            statement_timeout: None,
+            lock_timeout: None,
+            sqlite_busy_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The server's pool, from its settings.
+    pub fn server(settings: &crate::config::Settings) -> Self {
+        let ms = |v: u64| (v > 0).then(|| Duration::from_millis(v));
+        Self {
+            max_connections: settings.max_connections,
+            acquire_timeout: Duration::from_millis(settings.db_acquire_timeout_ms.max(1)),
+            statement_timeout: ms(settings.statement_timeout_ms),
+            lock_timeout: ms(settings.lock_timeout_ms),
+            sqlite_busy_timeout: Duration::from_millis(settings.sqlite_busy_timeout_ms),
+        }
+    }
+}
+
+/// The runtime that owns every database connection of the server.
+///
+/// A connection's socket belongs to the runtime it was opened on. actix runs each
+/// HTTP worker on a runtime of its own, and at shutdown an idle worker's runtime
+/// ends at once, breaking the pooled connections it had opened even while another
+/// worker's request is using them ("A Tokio 1.x context was found, but it is being
+/// shutdown": a 500 for every in-flight request on them). Connections are therefore
+/// opened on this runtime, which lives as long as the process: the pool is created
+/// on it, and requests are polled inside its context (`app::db_context`), so a
+/// connection the pool opens for a request also registers here. Its one thread only
+/// drives the I/O and timer drivers and the pool's own tasks.
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("db-io")
+            .enable_all()
+            .build()
+            .expect("the database runtime starts")
+    })
+}
+
+/// Connects without statement or lock timeouts (the commands); for a SQLite file URL,
+/// creates its directory first.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
+    connect_with(url, &PoolSettings::commands(max_connections)).await
+}
+
+/// Connects on [`runtime`], so the pool's connections outlive the HTTP workers.
+pub async fn connect_on_runtime(
+    url: &str,
+    pool: &PoolSettings,
+) -> Result<DatabaseConnection, DbErr> {
+    let (url, pool) = (url.to_owned(), pool.clone());
+    runtime()
+        .spawn(async move { connect_with(&url, &pool).await })
+        .await
+        .map_err(|e| DbErr::Custom(format!("database runtime: {e}")))?
+}
+
+/// Connects with `pool`'s limits; for a SQLite file URL, creates its directory first.
+pub async fn connect_with(url: &str, pool: &PoolSettings) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
     if let Some(path) = url
         .strip_prefix("sqlite://")
@@ -30,16 +112,30 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         // One connection: SQLite has one writer, and every request's writes are one transaction.
         options.max_connections(1).min_connections(1);
     } else {
-        options.max_connections(max_connections).min_connections(1);
+        options
+            .max_connections(pool.max_connections)
+            .min_connections(1);
     }
+    // Startup options, sent with the connection (no extra round trip): every statement
+    // and transaction of the connection runs under them.
+    let mut pg_options: Vec<(&'static str, String)> =
+        vec![(GENERIC_PLANS.0, GENERIC_PLANS.1.to_owned())];
+    if let Some(t) = pool.statement_timeout {
+        pg_options.push(("statement_timeout", t.as_millis().to_string()));
+    }
+    if let Some(t) = pool.lock_timeout {
+        pg_options.push(("lock_timeout", t.as_millis().to_string()));
+    }
+    let busy = pool.sqlite_busy_timeout;
     // The pool pings a connection when it takes it back; pinging again on every checkout
     // would add a third round trip to each query. Only a connection idle long enough to
     // have been dropped (server restart, proxy, firewall) is tested before use.
     options
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(pool.acquire_timeout)
         .test_before_acquire_if_idle_for(Duration::from_secs(30))
         .sqlx_logging(false)
-        .map_sqlx_postgres_opts(|pg| pg.options([GENERIC_PLANS]));
+        .map_sqlx_postgres_opts(move |pg| pg.options(pg_options.iter().cloned()))
+        .map_sqlx_sqlite_opts(move |sqlite| sqlite.busy_timeout(busy));
     Database::connect(options).await
 }
 

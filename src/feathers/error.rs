@@ -13,6 +13,7 @@ pub enum ErrorKind {
     NotFound,
     MethodNotAllowed,
     Conflict,
+    Timeout,
     PayloadTooLarge,
     Unprocessable,
     TooManyRequests,
@@ -30,6 +31,7 @@ impl ErrorKind {
             Self::NotFound => ("NotFound", 404, "not-found"),
             Self::MethodNotAllowed => ("MethodNotAllowed", 405, "method-not-allowed"),
             Self::Conflict => ("Conflict", 409, "conflict"),
+            Self::Timeout => ("Timeout", 408, "timeout"),
             Self::PayloadTooLarge => ("PayloadTooLarge", 413, "payload-too-large"),
             Self::Unprocessable => ("Unprocessable", 422, "unprocessable"),
             Self::TooManyRequests => ("TooManyRequests", 429, "too-many-requests"),
@@ -105,6 +107,23 @@ impl FeathersError {
         Self::new(ErrorKind::GeneralError, "Internal server error")
     }
 
+    /// A 503 the client may retry after [`RETRY_AFTER_SECS`]: overload, a database
+    /// that is down, too slow or locked. Logged once here as a warning with its cause.
+    pub fn unavailable(message: impl Into<String>, cause: impl std::fmt::Display) -> Self {
+        let message = message.into();
+        tracing::warn!(error = %cause, "{message}");
+        Self::new(ErrorKind::Unavailable, message)
+    }
+
+    /// Seconds a client should wait before retrying: `Retry-After` of a 429 or 503.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self.kind {
+            ErrorKind::TooManyRequests => self.data.as_ref()?.get("retryAfter")?.as_u64(),
+            ErrorKind::Unavailable => Some(RETRY_AFTER_SECS),
+            _ => None,
+        }
+    }
+
     pub fn code(&self) -> u16 {
         self.kind.parts().1
     }
@@ -132,26 +151,72 @@ impl ResponseError for FeathersError {
         StatusCode::from_u16(self.code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code()).json(self.to_json())
+        let mut response = HttpResponse::build(self.status_code());
+        if let Some(seconds) = self.retry_after() {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, seconds));
+        }
+        response.json(self.to_json())
     }
 }
 
-/// PostgreSQL's deadlock and serialization failures (SQLSTATE 40P01, 40001): the
-/// transaction was rolled back and the same request may simply be sent again.
-fn is_write_conflict(err: &sea_orm::DbErr) -> bool {
+/// `Retry-After` of a 503: the conditions behind one (a held lock, a restarting
+/// database, a full instance) usually pass within seconds.
+pub const RETRY_AFTER_SECS: u64 = 1;
+
+/// Why a database error is worth retrying, if it is: the message the client gets.
+fn retryable(err: &sea_orm::DbErr) -> Option<&'static str> {
     use sea_orm::{DbErr, RuntimeErr};
-    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = err
-    else {
-        return false;
+    const CONFLICT: &str = "A concurrent change conflicted with this one, try again";
+    const DOWN: &str = "The database is unavailable, try again later";
+    const SLOW: &str = "The database took too long to answer, try again later";
+    const BUSY: &str = "The database is busy, try again later";
+    let e = match err {
+        // No free connection within the acquire timeout, or the pool is closing.
+        DbErr::ConnectionAcquire(_) => return Some(DOWN),
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        // Connecting failed (sea-orm reports it as text).
+        DbErr::Conn(_) => return Some(DOWN),
+        _ => return None,
     };
-    e.as_database_error()
-        .and_then(|db| db.code())
-        .is_some_and(|code| code == "40P01" || code == "40001")
+    match &**e {
+        // Refused, reset, broken pipe, EOF mid-answer, the runtime of the socket gone:
+        // the transaction did not commit (or, at worst, the answer was lost).
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => Some(DOWN),
+        sqlx::Error::Protocol(_) => Some(DOWN),
+        sqlx::Error::Database(db) => {
+            let code = db.code()?;
+            match &*code {
+                // Deadlock, serialization failure: rolled back, nothing was written.
+                "40P01" | "40001" => Some(CONFLICT),
+                // statement_timeout (or a cancel), lock_timeout.
+                "57014" | "55P03" => Some(SLOW),
+                // Administrator shutdown, crash shutdown, cannot connect now, too many
+                // connections, connection exceptions (class 08).
+                "57P01" | "57P02" | "57P03" | "53300" => Some(DOWN),
+                c if c.starts_with("08") => Some(DOWN),
+                // SQLite (extended result codes, numeric): BUSY (5) and LOCKED (6) in
+                // any of their variants: another connection holds the lock.
+                c if c.len() < 5 && c.parse::<u32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6)) => {
+                    Some(BUSY)
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }
 
 impl From<sea_orm::DbErr> for FeathersError {
-    /// Database errors: a unique violation is a 409, a foreign key miss a 422, a
-    /// deadlock or serialization failure and no free connection a 503 (try again),
+    /// Database errors: a unique violation is a 409, a foreign key miss a 422; a
+    /// deadlock or serialization failure, a statement or lock timeout, SQLite's busy
+    /// and locked, no free connection and a lost connection a 503 with `Retry-After`
+    /// (the transaction was rolled back, so the same request may be sent again);
     /// everything else an opaque 500 with the cause in the log.
     fn from(err: sea_orm::DbErr) -> Self {
         match err.sql_err() {
@@ -161,23 +226,10 @@ impl From<sea_orm::DbErr> for FeathersError {
             Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_)) => {
                 Self::unprocessable("A referenced record does not exist")
             }
-            _ if is_write_conflict(&err) => {
-                // The database rolled the transaction back; nothing was written.
-                tracing::warn!(error = %err, "write conflict with a concurrent transaction");
-                Self::new(
-                    ErrorKind::Unavailable,
-                    "A concurrent change conflicted with this one, try again",
-                )
-            }
-            _ if matches!(err, sea_orm::DbErr::ConnectionAcquire(_)) => {
-                // Overloaded or unreachable database: the caller may retry later.
-                tracing::warn!(error = %err, "database connection unavailable");
-                Self::new(
-                    ErrorKind::Unavailable,
-                    "The database is unavailable, try again later",
-                )
-            }
-            _ => Self::general(err),
+            _ => match retryable(&err) {
+                Some(message) => Self::unavailable(message, err),
+                None => Self::general(err),
+            },
         }
     }
 }
@@ -234,5 +286,30 @@ mod tests {
         }
         let other = FeathersError::from(db_error("XX000"));
         assert_eq!(other.kind, ErrorKind::GeneralError);
+    }
+
+    #[test]
+    fn timeouts_busy_databases_and_lost_connections_ask_for_a_retry() {
+        for code in [
+            "57014", "55P03", "57P01", "08006", "53300", "5", "517", "6", "262",
+        ] {
+            let err = FeathersError::from(db_error(code));
+            assert_eq!(err.kind, ErrorKind::Unavailable, "{code}");
+            assert_eq!(err.retry_after(), Some(RETRY_AFTER_SECS));
+        }
+        let slow = FeathersError::from(db_error("57014"));
+        assert!(slow.message.contains("took too long"), "{}", slow.message);
+        // A constraint or a generic SQLite error is not retryable.
+        for code in ["23514", "1", "19"] {
+            assert_eq!(
+                FeathersError::from(db_error(code)).kind,
+                ErrorKind::GeneralError
+            );
+        }
+        let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        let err = sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(Arc::new(io)));
+        assert_eq!(FeathersError::from(err).kind, ErrorKind::Unavailable);
+        let closed = sea_orm::DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout);
+        assert_eq!(FeathersError::from(closed).kind, ErrorKind::Unavailable);
     }
 }

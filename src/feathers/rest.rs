@@ -33,6 +33,8 @@ pub struct RestState {
     pub max_body_bytes: usize,
     /// The most bytes a find may answer (see [`Params::max_answer_bytes`]).
     pub max_answer_bytes: usize,
+    /// The whole body must arrive within this (408 otherwise).
+    pub body_timeout: std::time::Duration,
     /// Requests per tenant and window; `None`: no limit.
     pub rate_limit: Option<RateLimit>,
 }
@@ -46,14 +48,15 @@ pub async fn dispatch(
     match handle(&req, payload, &state).await {
         Ok((status, body)) => respond(status, body),
         Err(err) => {
-            if err.code() >= 500 {
+            if err.kind == ErrorKind::Unavailable {
+                // Retryable; its cause was logged (as a warning) where it was mapped.
+                tracing::warn!(code = err.code(), message = %err.message, "request failed, retryable");
+            } else if err.code() >= 500 {
                 tracing::error!(code = err.code(), message = %err.message, "request failed");
             } else {
                 tracing::info!(code = err.code(), message = %err.message, "request refused");
             }
-            let retry_after = (err.kind == ErrorKind::TooManyRequests)
-                .then(|| err.data.as_ref()?.get("retryAfter")?.as_u64())
-                .flatten();
+            let retry_after = err.retry_after();
             let mut response = respond(err.code(), Reply::Value(err.to_json()));
             if let Some(seconds) = retry_after {
                 response.headers_mut().insert(
@@ -173,16 +176,16 @@ async fn call(
             None => Ok((200, Reply::Raw(handle.find_raw(&params).await?))),
         },
         Method::POST if id.is_none() => {
-            let data = read_body(req, payload, state.max_body_bytes, &params).await?;
+            let data = read_body(req, payload, state, &params).await?;
             let result = handle.create(data, &params).await?;
             Ok(value((handle.create_status(&params), result)))
         }
         Method::PUT => {
-            let data = read_body(req, payload, state.max_body_bytes, &params).await?;
+            let data = read_body(req, payload, state, &params).await?;
             Ok(value((200, handle.update(id, data, &params).await?)))
         }
         Method::PATCH => {
-            let data = read_body(req, payload, state.max_body_bytes, &params).await?;
+            let data = read_body(req, payload, state, &params).await?;
             Ok(value((200, handle.patch(id, data, &params).await?)))
         }
         Method::DELETE => Ok(value((200, handle.remove(id, &params).await?))),
@@ -210,9 +213,10 @@ fn percent_decode(s: &str) -> String {
 async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
-    limit: usize,
+    state: &RestState,
     params: &Params,
 ) -> Result<Value> {
+    let limit = state.max_body_bytes;
     let too_large = || {
         FeathersError::new(
             super::error::ErrorKind::PayloadTooLarge,
@@ -227,14 +231,21 @@ async fn read_body(
         return Err(too_large());
     }
     let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|e| FeathersError::bad_request(format!("Could not read the body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
+    let read = async {
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk
+                .map_err(|e| FeathersError::bad_request(format!("Could not read the body: {e}")))?;
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
         }
-        body.extend_from_slice(&chunk);
-    }
+        Ok(())
+    };
+    // A body trickled in (1 byte/s) would hold the connection for as long as the client likes.
+    tokio::time::timeout(state.body_timeout, read)
+        .await
+        .map_err(|_| FeathersError::new(ErrorKind::Timeout, "The body did not arrive in time"))??;
     let content_type = req
         .headers()
         .get("content-type")

@@ -10,7 +10,7 @@ use super::rows::{RowShape, RowWriter, row_value, write_page};
 use super::schema::{Embed, Field, FieldType, Schema, Source, Typed, coerce};
 use super::service::{Id, JsonText, Params, Principal, Service};
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sea_orm::sea_query::{
     Alias, BinOper, Condition, Expr, ExprTrait, Func, LikeExpr, NullOrdering, Order,
     Query as SqlQuery, SelectStatement, SimpleExpr,
@@ -970,18 +970,28 @@ impl SqlService {
         Ok(())
     }
 
+    /// The timestamp columns of a write, stamped by the database inside the statement
+    /// (F9): a patch waiting for a row lock takes its time once it has the lock, so the
+    /// write that commits last carries the latest `updated_at`. PostgreSQL: the clock
+    /// when the row is written (`clock_timestamp()`; a create's two columns share the
+    /// statement's time); SQLite: the time as the driver writes it
+    /// (`2026-12-01T10:00:00.123+00:00`, milliseconds), so text order stays time order.
     fn stamps(
         &self,
         mode: WriteMode,
-        now: DateTime<Utc>,
-    ) -> Vec<(&'static str, sea_orm::sea_query::Value)> {
-        let now = sea_orm::sea_query::Value::ChronoDateTimeUtc(Some(now));
+        backend: sea_orm::DatabaseBackend,
+    ) -> Vec<(&'static str, SimpleExpr)> {
+        let now = match (backend, mode) {
+            (sea_orm::DatabaseBackend::Sqlite, _) => "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')",
+            (_, WriteMode::Create) => "statement_timestamp()",
+            _ => "clock_timestamp()",
+        };
         let mut out = Vec::new();
         if let (WriteMode::Create, Some(c)) = (mode, self.options.created_at) {
-            out.push((c, now.clone()));
+            out.push((c, Expr::cust(now)));
         }
         if let Some(u) = self.options.updated_at {
-            out.push((u, now));
+            out.push((u, Expr::cust(now)));
         }
         out
     }
@@ -1006,14 +1016,14 @@ impl SqlService {
             values.push(Expr::val(tenant));
         }
         let fixed = self.options.fixed.iter().map(|(c, v)| (*c, v.clone()));
-        for (name, v) in self
-            .stamps(WriteMode::Create, Utc::now())
-            .into_iter()
-            .chain(fixed)
-            .chain(extra.iter().cloned())
-        {
+        let stamps = self.stamps(WriteMode::Create, conn.get_database_backend());
+        for (name, v) in stamps.into_iter().chain(
+            fixed
+                .chain(extra.iter().cloned())
+                .map(|(c, v)| (c, Expr::val(v))),
+        ) {
             columns.push(Alias::new(name));
-            values.push(Expr::val(v));
+            values.push(v);
         }
         let mut stmt = SqlQuery::insert();
         stmt.into_table(Alias::new(self.options.table))
@@ -1103,10 +1113,10 @@ impl SqlService {
             .filter(|(f, _)| f.column)
             .map(|(f, v)| (f.name, sql_value(f.ty, v)))
             .collect();
-        values.extend(self.stamps(WriteMode::Patch, Utc::now()));
         values.extend(extra.iter().cloned());
+        let stamps = self.stamps(WriteMode::Patch, conn.get_database_backend());
         let id = Alias::new(self.options.schema.id);
-        let rows = if values.is_empty() {
+        let rows = if values.is_empty() && stamps.is_empty() {
             // Nothing to change (an empty patch on a table without timestamps): the matches as they are.
             let mut stmt = SqlQuery::select();
             stmt.column(id)
@@ -1117,6 +1127,9 @@ impl SqlService {
             let mut stmt = SqlQuery::update();
             stmt.table(Alias::new(self.options.table)).cond_where(cond);
             for (name, v) in values {
+                stmt.value(Alias::new(name), v);
+            }
+            for (name, v) in stamps {
                 stmt.value(Alias::new(name), v);
             }
             stmt.returning_col(id);

@@ -96,6 +96,14 @@ pub fn settings(database_url: &str) -> Settings {
         job_lease_secs: 30,
         job_shutdown_grace_secs: 2,
         max_answer_bytes: 8 << 20,
+        statement_timeout_ms: 5000,
+        lock_timeout_ms: 1000,
+        db_acquire_timeout_ms: 2000,
+        sqlite_busy_timeout_ms: 2000,
+        readyz_timeout_ms: 1000,
+        max_in_flight: 512,
+        body_timeout_ms: 10_000,
+        shutdown_timeout_secs: 30,
     }
 }
 
@@ -571,4 +579,57 @@ pub async fn stored_messages(app: &TestApp, conversation_id: i64) -> i64 {
 /// One conversation as the first organization's admin sees it.
 pub async fn conversation_record(app: &TestApp, conversation_id: i64) -> Value {
     get_ok(app, &format!("/conversations/{conversation_id}")).await
+}
+
+/// The server binary on `database_url` with `env`; answers the child and its base URL.
+pub fn start_binary(database_url: &str, env: &[(&str, &str)]) -> (Server, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_inbox-gateway"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("APP_ENV", "test")
+        .env("DATABASE_URL", database_url)
+        .env("HOST", "127.0.0.1")
+        .env("PORT", "0")
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .env("JWT_SECRET", "a-test-secret-of-at-least-32-bytes!")
+        .envs(env.iter().copied())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the server starts");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if !sent && let Some((_, rest)) = line.split_once("http://127.0.0.1:") {
+                let port: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                let _ = tx.send(port);
+                sent = true;
+            }
+            if line.contains("ERROR") || line.contains("Tokio 1.x context") {
+                eprintln!("server: {line}");
+            }
+        }
+    });
+    let child = Server(child);
+    let port = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the server logs its address");
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+/// The server process, killed if a test fails before it exits.
+pub struct Server(pub std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
 }

@@ -366,22 +366,17 @@ async fn admins_read_their_organizations_jobs() {
 }
 
 /// The server binary with its job workers on `database_url`, and a short lease.
-fn serve(database_url: &str) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_inbox-gateway"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("APP_ENV", "test")
-        .env("DATABASE_URL", database_url)
-        .env("HOST", "127.0.0.1")
-        .env("PORT", "0")
-        .env("RUST_LOG", "warn")
-        .env("JWT_SECRET", "a-test-secret-of-at-least-32-bytes!")
-        .env("APP__JOB_CONCURRENCY", "2")
-        .env("APP__JOB_LEASE_SECS", "2")
-        .env("APP__JOB_SHUTDOWN_GRACE_SECS", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("the server starts")
+fn serve(app: &TestApp) -> Server {
+    start_binary(
+        &app.database_url,
+        &[
+            ("JWT_SECRET", app.jwt_secret.as_str()),
+            ("APP__JOB_CONCURRENCY", "2"),
+            ("APP__JOB_LEASE_SECS", "2"),
+            ("APP__JOB_SHUTDOWN_GRACE_SECS", "1"),
+        ],
+    )
+    .0
 }
 
 /// `serve`'s workers run the `system` queue: a server killed with SIGKILL mid-job
@@ -393,7 +388,7 @@ async fn jobs_survive_a_killed_server_and_a_stopped_one_hands_them_back() {
     let app = spawn_app_with(|s| s.job_concurrency = 0).await;
     let noop = |ms: u64| NewJob::new(SYSTEM, "noop", json!({ "sleep_ms": ms }));
     let long = enqueue(&app.db, &noop(60_000)).await.unwrap().unwrap();
-    let mut server = serve(&app.database_url);
+    let mut server = serve(&app);
     wait_for(
         &app,
         &format!("SELECT COUNT(*) FROM jobs WHERE id = {long} AND status = 'running'"),
@@ -401,15 +396,15 @@ async fn jobs_survive_a_killed_server_and_a_stopped_one_hands_them_back() {
         60,
     )
     .await;
-    server.kill().expect("SIGKILL");
-    server.wait().unwrap();
+    server.0.kill().expect("SIGKILL");
+    server.0.wait().unwrap();
     // Still running on paper, its lease running out; a shorter run this time.
     exec_sql(
         &app,
         &format!("UPDATE jobs SET payload = '{{\"sleep_ms\": 0}}' WHERE id = {long}"),
     )
     .await;
-    let mut server = serve(&app.database_url);
+    let mut server = serve(&app);
     wait_for(
         &app,
         &format!("SELECT COUNT(*) FROM jobs WHERE id = {long} AND status = 'done'"),
@@ -428,12 +423,12 @@ async fn jobs_survive_a_killed_server_and_a_stopped_one_hands_them_back() {
         30,
     )
     .await;
-    let pid = server.id().to_string();
+    let pid = server.0.id().to_string();
     std::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .unwrap();
-    let exited = tokio::task::spawn_blocking(move || server.wait())
+    let exited = tokio::task::spawn_blocking(move || server.0.wait())
         .await
         .unwrap()
         .unwrap();

@@ -22,6 +22,7 @@ mod migrations;
 mod pipelines;
 mod predefined_messages;
 mod rate_limit;
+mod reliability;
 mod smaller_holes;
 mod tenant_isolation_domain;
 mod tenant_references;
