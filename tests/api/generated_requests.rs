@@ -6,7 +6,11 @@
 //! second organization's data is unchanged and the server still answers.
 //!
 //! `GEN_SEED` (decimal or `0x` hex) replays a run, `GEN_REQUESTS` sets its length
-//! (default 2,500). Requests are sent one at a time, so a seed replays the same run.
+//! (default 2,500), `GEN_VERBOSE=1` prints every request and answer. Requests are sent
+//! one at a time, so a seed replays the same run; `GEN_CONCURRENCY=N` sends N at a
+//! time instead (the same requests, in batches: answers may then depend on timing).
+//! Half of the requests are plausible (known fields, good values, JSON), so that many
+//! succeed and reach the writes; the others are mutated anywhere.
 
 use crate::helpers::*;
 use reqwest::header::{HeaderName, HeaderValue};
@@ -2217,9 +2221,13 @@ async fn generated_requests_never_fail_and_never_leak() {
     let mut rng_state = seed;
     // `GEN_VERBOSE=1` prints every request and its answer.
     let verbose = std::env::var_os("GEN_VERBOSE").is_some();
+    // `GEN_CONCURRENCY=N` sends N at a time (1 by default: a seed then replays exactly).
+    let concurrency = env_number("GEN_CONCURRENCY").map_or(1, |n| n.max(1) as usize);
     let run = Instant::now();
-    for n in 0..count {
-        let req = {
+    let mut first = 0;
+    while first < count {
+        let batch = concurrency.min(count - first);
+        let reqs: Vec<Req> = {
             let mut generator = Gen {
                 rng: Rng(rng_state),
                 services: &services,
@@ -2228,77 +2236,87 @@ async fn generated_requests_never_fail_and_never_leak() {
                 tame: false,
                 b: &b,
             };
-            let req = generator.request();
+            let reqs = (0..batch).map(|_| generator.request()).collect();
             rng_state = generator.rng.0;
             pool = generator.pool;
-            req
+            reqs
         };
-        let sent = match send_req(&app, &req, &a.admin.token, &a.agent.token).await {
-            Ok(sent) => sent,
-            Err(e) => {
-                failures.push(format!("#{n} {}\n  => {e}", req.describe()));
+        let (admin_token, agent_token) = (a.admin.token.clone(), a.agent.token.clone());
+        let answers = futures_util::future::join_all(
+            reqs.iter()
+                .map(|req| send_req(&app, req, &admin_token, &agent_token)),
+        )
+        .await;
+        first += batch;
+        for (i, (req, answer)) in reqs.into_iter().zip(answers).enumerate() {
+            let n = first - batch + i;
+            let sent = match answer {
+                Ok(sent) => sent,
+                Err(e) => {
+                    failures.push(format!("#{n} {}\n  => {e}", req.describe()));
+                    continue;
+                }
+            };
+            *statuses.entry(sent.status).or_default() += 1;
+            if verbose {
+                println!(
+                    "#{n} {} => {} {}",
+                    req.describe(),
+                    sent.status,
+                    clip(&sent.text)
+                );
+            }
+            let problems = checker.problems(&req, sent.status, &sent.text);
+            if !problems.is_empty() {
+                failures.push(format!(
+                    "#{n} {}\n  => {} {}\n  problems: {}",
+                    req.describe(),
+                    sent.status,
+                    clip(&sent.text),
+                    problems.join("; ")
+                ));
                 continue;
             }
-        };
-        *statuses.entry(sent.status).or_default() += 1;
-        if verbose {
-            println!(
-                "#{n} {} => {} {}",
-                req.describe(),
-                sent.status,
-                clip(&sent.text)
-            );
-        }
-        let problems = checker.problems(&req, sent.status, &sent.text);
-        if !problems.is_empty() {
-            failures.push(format!(
-                "#{n} {}\n  => {} {}\n  problems: {}",
-                req.describe(),
-                sent.status,
-                clip(&sent.text),
-                problems.join("; ")
-            ));
-            continue;
-        }
-        if (200..300).contains(&sent.status) {
-            let base = req.target.split('?').next().unwrap_or("");
-            let base = match base.rsplit_once('/') {
-                Some((head, _)) if !head.is_empty() => format!("{head}/:id"),
-                _ => base.to_string(),
-            };
-            *ok_by_path
-                .entry(format!("{} {base}", req.method))
-                .or_default() += 1;
-            if matches!(req.who, Who::Admin | Who::Agent)
-                && let Some(table) = req.table
-            {
-                if req.method == Method::DELETE {
-                    forget(&mut pool, table, &sent.text);
-                } else {
-                    learn(&mut pool, table, &sent.text);
+            if (200..300).contains(&sent.status) {
+                let base = req.target.split('?').next().unwrap_or("");
+                let base = match base.rsplit_once('/') {
+                    Some((head, _)) if !head.is_empty() => format!("{head}/:id"),
+                    _ => base.to_string(),
+                };
+                *ok_by_path
+                    .entry(format!("{} {base}", req.method))
+                    .or_default() += 1;
+                if matches!(req.who, Who::Admin | Who::Agent)
+                    && let Some(table) = req.table
+                {
+                    if req.method == Method::DELETE {
+                        forget(&mut pool, table, &sent.text);
+                    } else {
+                        learn(&mut pool, table, &sent.text);
+                    }
                 }
             }
-        }
-        // A logout (or anything else) that ended a session: log in again.
-        if sent.status == 401 && matches!(req.who, Who::Admin | Who::Agent) {
-            let (status, _) = app
-                .call(
-                    Method::GET,
-                    &format!("/users/{}", a.admin.user_id),
-                    None,
-                    Some(if req.who == Who::Admin {
-                        &a.admin.token
+            // A logout (or anything else) that ended a session: log in again.
+            if sent.status == 401 && matches!(req.who, Who::Admin | Who::Agent) {
+                let (status, _) = app
+                    .call(
+                        Method::GET,
+                        &format!("/users/{}", a.admin.user_id),
+                        None,
+                        Some(if req.who == Who::Admin {
+                            &a.admin.token
+                        } else {
+                            &a.agent.token
+                        }),
+                    )
+                    .await;
+                if status == StatusCode::UNAUTHORIZED {
+                    relogins += 1;
+                    if req.who == Who::Admin {
+                        a.admin.token = app.login(&a.admin.email, "admin-password").await;
                     } else {
-                        &a.agent.token
-                    }),
-                )
-                .await;
-            if status == StatusCode::UNAUTHORIZED {
-                relogins += 1;
-                if req.who == Who::Admin {
-                    a.admin.token = app.login(&a.admin.email, "admin-password").await;
-                } else {
-                    a.agent.token = app.login(&a.agent.email, &a.agent_password).await;
+                        a.agent.token = app.login(&a.agent.email, &a.agent_password).await;
+                    }
                 }
             }
         }
