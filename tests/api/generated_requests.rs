@@ -1365,7 +1365,14 @@ impl Gen<'_> {
                 }
                 68..=73 if self.tame => {
                     for _ in 0..self.rng.range(1, 3) {
-                        let (name, _) = self.field_name(&fields);
+                        let name = if self.rng.chance(20) {
+                            // Computed and embedded fields.
+                            self.rng
+                                .word(&["contact", "tag_ids", "stages", "id", "key"])
+                                .to_string()
+                        } else {
+                            self.field_name(&fields).0
+                        };
                         out.push(("$select[]".to_string(), name));
                     }
                 }
@@ -1438,9 +1445,15 @@ impl Gen<'_> {
                     out.push(pair);
                 }
                 78..=81 => {
+                    // A key given twice, or as a value and as an operator object.
                     let (name, ty) = self.field_name(&fields);
                     out.push((name.clone(), self.query_value(ty)));
-                    out.push((name, self.query_value(ty)));
+                    if self.rng.chance(50) {
+                        out.push((name, self.query_value(ty)));
+                    } else {
+                        let op = self.op(ty);
+                        out.push((format!("{name}[{op}]"), self.query_value(ty)));
+                    }
                 }
                 82..=84 => {
                     let key = self
@@ -1929,6 +1942,22 @@ impl Gen<'_> {
         }
         if self.rng.chance(2) {
             headers.push(("x-service-method".to_string(), b"find".to_vec()));
+        }
+        if !self.tame && self.rng.chance(4) {
+            let (name, value): (&str, &[u8]) = *self.rng.pick(&[
+                ("content-encoding", b"gzip".as_slice()),
+                ("content-encoding", b"br"),
+                ("content-encoding", b"deflate"),
+                ("content-encoding", b"zstd"),
+                ("content-encoding", b"x-unknown"),
+                ("accept-encoding", b"gzip, br"),
+                ("accept", b"text/html"),
+                ("x-forwarded-for", b"not an address"),
+                ("x-real-ip", b"::1"),
+                ("origin", b"https://evil.test"),
+                ("content-length-extra", b"1"),
+            ]);
+            headers.push((name.to_string(), value.to_vec()));
         }
         if self.rng.chance(1) {
             method = Method::POST;
