@@ -1312,6 +1312,38 @@ impl Gen<'_> {
         {
             out.push(("conversation_id".into(), self.conv_on(channel).to_string()));
         }
+        // The virtual filters, which read other tables.
+        if matches!(svc.path.as_str(), "/conversations" | "/contacts")
+            && *method == Method::GET
+            && self.rng.chance(40)
+        {
+            let pair = match self.rng.below(if svc.path == "/contacts" { 1 } else { 5 }) {
+                0 => ("tag_id".to_string(), self.query_value(Ty::Ref(Table::Tags))),
+                1 => (
+                    "view_id".to_string(),
+                    self.query_value(Ty::Ref(Table::Views)),
+                ),
+                2 => {
+                    let term = if self.rng.chance(70) {
+                        self.rng
+                            .word(&["ada", "orga", "lovelace", "+1555", "1555000", "ex", "%_"])
+                            .to_string()
+                    } else {
+                        self.word()
+                    };
+                    ("searchTerm".to_string(), enc(&term, false))
+                }
+                3 => (
+                    "waitingResponseOnly".to_string(),
+                    self.query_value(Ty::Bool),
+                ),
+                _ => (
+                    "$or[0][tag_id]".to_string(),
+                    self.query_value(Ty::Ref(Table::Tags)),
+                ),
+            };
+            out.push(pair);
+        }
         if let Kind::Outgoing(_) = svc.kind
             && self.rng.chance(30)
         {
