@@ -2314,7 +2314,7 @@ async fn generated_requests_never_fail_and_never_leak() {
             let sent = match answer {
                 Ok(sent) => sent,
                 Err(e) => {
-                    failures.push(format!("#{n} {}\n  => {e}", req.describe()));
+                    report(&mut failures, format!("#{n} {}\n  => {e}", req.describe()));
                     continue;
                 }
             };
@@ -2329,13 +2329,16 @@ async fn generated_requests_never_fail_and_never_leak() {
             }
             let problems = checker.problems(&req, sent.status, &sent.text);
             if !problems.is_empty() {
-                failures.push(format!(
-                    "#{n} {}\n  => {} {}\n  problems: {}",
-                    req.describe(),
-                    sent.status,
-                    clip(&sent.text),
-                    problems.join("; ")
-                ));
+                report(
+                    &mut failures,
+                    format!(
+                        "#{n} {}\n  => {} {}\n  problems: {}",
+                        req.describe(),
+                        sent.status,
+                        clip(&sent.text),
+                        problems.join("; ")
+                    ),
+                );
                 continue;
             }
             if (200..300).contains(&sent.status) {
@@ -2392,21 +2395,39 @@ async fn generated_requests_never_fail_and_never_leak() {
 
     // The server still answers, A's admin still works, B's data did not move.
     let (status, body) = app.call(Method::GET, "/healthz", None, None).await;
-    assert_eq!(status, StatusCode::OK, "/healthz: {body}");
+    if status != StatusCode::OK {
+        report(
+            &mut failures,
+            format!("GET /healthz after the run: {status} {body}"),
+        );
+    }
     let (status, body) = app
         .call(Method::GET, "/conversations", None, Some(&a.admin.token))
         .await;
-    assert_eq!(status, StatusCode::OK, "GET /conversations as A: {body}");
+    if status != StatusCode::OK {
+        report(
+            &mut failures,
+            format!("GET /conversations as A after the run: {status} {body}"),
+        );
+    }
     let after = snapshot(&app, &b).await;
     for ((path, was), (_, is)) in before.iter().zip(&after) {
         if was != is {
-            failures.push(format!(
-                "B's data changed: {path}\n  before: {}\n  after: {}",
-                clip(&was.to_string()),
-                clip(&is.to_string())
-            ));
+            report(
+                &mut failures,
+                format!(
+                    "B's data changed: {path}\n  before: {}\n  after: {}",
+                    clip(&was.to_string()),
+                    clip(&is.to_string())
+                ),
+            );
         }
     }
+    assert!(
+        failures.is_empty(),
+        "{} failures (seed {seed:#x}), the first ones printed above",
+        failures.len()
+    );
     let ok: usize = statuses
         .iter()
         .filter(|(s, _)| (200..300).contains(*s))
@@ -2416,12 +2437,12 @@ async fn generated_requests_never_fail_and_never_leak() {
         ok * 10 >= count,
         "only {ok} of {count} requests succeeded: the run tests too little"
     );
-    for failure in failures.iter().take(40) {
+}
+
+/// Prints a failure as it is found (the first 40), and keeps it for the verdict.
+fn report(failures: &mut Vec<String>, failure: String) {
+    if failures.len() < 40 {
         println!("FAILURE {failure}\n");
     }
-    assert!(
-        failures.is_empty(),
-        "{} failures (seed {seed:#x}), the first ones printed above",
-        failures.len()
-    );
+    failures.push(failure);
 }
