@@ -1123,7 +1123,7 @@ impl Gen<'_> {
     }
 
     fn bad(&mut self, ty: Ty) -> Value {
-        match self.rng.below(17) {
+        match self.rng.below(19) {
             0 => Value::Null,
             1 => json!("abc"),
             2 => json!(1.5),
@@ -1151,6 +1151,11 @@ impl Gen<'_> {
                 ])
                 .clone(),
             15 => json!(" 12 "),
+            16 => self
+                .rng
+                .pick(&[json!(2.0), json!(-0.0), json!(1e3), json!(5e-324)])
+                .clone(),
+            17 => json!(self.rng.pick(&["12", "1.0", "0x1f", "+7", "1_000"])),
             _ => json!(self.rng.pick(BAD_TIMES)),
         }
     }
@@ -1196,7 +1201,7 @@ impl Gen<'_> {
                 _ => self.word(),
             }
         } else {
-            match self.rng.below(14) {
+            match self.rng.below(15) {
                 0 => "abc".into(),
                 1 => "1.5".into(),
                 2 => "-1".into(),
@@ -1210,6 +1215,10 @@ impl Gen<'_> {
                 10 => "true".into(),
                 11 => self.rng.pick(BAD_TIMES).to_string(),
                 12 => "[object Object]".into(),
+                13 => self
+                    .rng
+                    .word(&["1.0", "01", "+1", "0x1", "1e0", "-0", "NaN", "Infinity"])
+                    .into(),
                 _ => "ORG".into(),
             }
         };
