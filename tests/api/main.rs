@@ -14,6 +14,7 @@ mod conversations;
 mod deep_pages;
 mod events;
 mod feathers_rest;
+mod generated_requests;
 mod helpers;
 mod idempotency;
 mod jobs;
