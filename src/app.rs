@@ -26,6 +26,8 @@ pub struct Application {
     pub registry: Arc<Registry>,
     /// How this instance runs the `system` queue's jobs.
     jobs: WorkerConfig,
+    /// For the job workers' own NOTIFY connection.
+    database_url: String,
 }
 
 impl Application {
@@ -137,6 +139,7 @@ impl Application {
             db,
             registry,
             jobs,
+            database_url: settings.database_url.clone(),
         })
     }
 
@@ -165,7 +168,7 @@ impl Application {
         let mut workers = tokio::task::JoinSet::new();
         if self.jobs.concurrency > 0 {
             workers.spawn_on(
-                crate::jobs::worker::listen(self.db.clone(), stop.clone()),
+                crate::jobs::worker::listen(self.database_url.clone(), stop.clone()),
                 on_db,
             );
             let worker = Worker::new(

@@ -238,14 +238,14 @@ impl Worker {
 
 /// Turns PostgreSQL NOTIFYs on [`queue::CHANNEL`] into wake-ups of this process's
 /// workers, reconnecting after a failure, until `shutdown` trips. Polling covers
-/// what is lost while it reconnects.
-pub async fn listen(db: DatabaseConnection, shutdown: CancellationToken) {
-    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
+/// what is lost while it reconnects. Its connection is its own, not one of the
+/// request pool's (a pool of one would be taken for good).
+pub async fn listen(database_url: String, shutdown: CancellationToken) {
+    if !database_url.starts_with("postgres") {
         return;
     }
-    let pool = db.get_postgres_connection_pool().clone();
     while !shutdown.is_cancelled() {
-        let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+        let mut listener = match sqlx::postgres::PgListener::connect(&database_url).await {
             Ok(l) => l,
             Err(e) => {
                 tracing::warn!(error = %e, "job listener cannot connect; polling meanwhile");

@@ -436,3 +436,42 @@ async fn jobs_survive_a_killed_server_and_a_stopped_one_hands_them_back() {
     assert_eq!(status_of(&app, short).await, ("done".into(), 1));
     assert_eq!(status_of(&app, long).await, ("pending".into(), 0));
 }
+
+/// A job enqueued while its worker waits runs at once, not at the next poll: a
+/// NOTIFY at commit on PostgreSQL, an in-process wake-up on SQLite.
+#[actix_web::test]
+async fn an_enqueued_job_wakes_its_worker() {
+    let app = spawn_app().await;
+    let stop = CancellationToken::new();
+    let listener = tokio::spawn(inbox_gateway::jobs::worker::listen(
+        app.database_url.clone(),
+        stop.clone(),
+    ));
+    let runs: Runs = Default::default();
+    let mut c = config();
+    c.poll = std::time::Duration::from_secs(60);
+    let (stop_worker, worker) = start(&app.db, &runs, c);
+    // Let the worker make its first (empty) claim and the listener connect.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let started = std::time::Instant::now();
+    enqueue(&app.db, &job(None, json!({}))).await.unwrap();
+    if !app.database_url.starts_with("postgres") {
+        inbox_gateway::jobs::wake();
+    }
+    wait_for(
+        &app,
+        "SELECT COUNT(*) FROM jobs WHERE status = 'done'",
+        1,
+        10,
+    )
+    .await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    stop_worker.cancel();
+    stop.cancel();
+    worker.await.unwrap();
+    listener.await.unwrap();
+}
