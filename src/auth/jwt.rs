@@ -69,7 +69,8 @@ impl JwtKeys {
             typ: Some(TOKEN_TYPE.into()),
             ..Header::new(Algorithm::HS256)
         };
-        let token = encode(&header, &claims, &self.encoding).map_err(FeathersError::general)?;
+        let token =
+            encode(&header, &claims, &self.encoding).map_err(|e| FeathersError::general(e))?;
         Ok((token, claims))
     }
 

@@ -3,6 +3,8 @@
 
 use actix_web::{HttpResponse, ResponseError, http::StatusCode};
 use serde_json::{Map, Value, json};
+use std::panic::Location;
+use std::sync::Arc;
 
 /// The Feathers error classes this server emits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +43,8 @@ impl ErrorKind {
     }
 }
 
-/// A Feathers error: what a client sees when a call fails.
+/// A Feathers error: what a client sees when a call fails, plus what the log needs
+/// and the client must not see: the cause underneath and where the error was made.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{kind:?}: {message}")]
 pub struct FeathersError {
@@ -49,19 +52,54 @@ pub struct FeathersError {
     pub message: String,
     pub data: Option<Box<Value>>,
     pub errors: Option<Box<Value>>,
+    /// The failure underneath (a database error, an I/O error), for the log only.
+    #[source]
+    cause: Option<Arc<dyn std::error::Error + Send + Sync>>,
+    /// The call site that made the error.
+    location: &'static Location<'static>,
 }
+
+/// An internal failure described only by a sentence.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Described(String);
 
 /// Result alias used by every service method.
 pub type Result<T, E = FeathersError> = std::result::Result<T, E>;
 
 impl FeathersError {
+    #[track_caller]
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
             message: message.into(),
             data: None,
             errors: None,
+            cause: None,
+            location: Location::caller(),
         }
+    }
+    /// Keeps `cause` for the log (the client still sees only `message`).
+    pub fn with_cause(mut self, cause: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.cause = Some(Arc::new(cause));
+        self
+    }
+    /// Where the error was made.
+    pub fn location(&self) -> &'static Location<'static> {
+        self.location
+    }
+    /// The causes underneath, outermost first, as one line for the log.
+    pub fn chain(&self) -> String {
+        let mut out = String::new();
+        let mut next = std::error::Error::source(self);
+        while let Some(cause) = next {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&cause.to_string());
+            next = cause.source();
+        }
+        out
     }
     pub fn with_data(mut self, data: Value) -> Self {
         self.data = Some(Box::new(data));
@@ -71,48 +109,51 @@ impl FeathersError {
         self.errors = Some(Box::new(errors));
         self
     }
+    #[track_caller]
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::BadRequest, message)
     }
     /// A 400 whose `errors` maps the offending field path to its message.
+    #[track_caller]
     pub fn invalid(path: &str, message: impl Into<String>) -> Self {
         let message = message.into();
         Self::bad_request(format!("{path}: {message}")).with_errors(json!({ path: [message] }))
     }
+    #[track_caller]
     pub fn not_authenticated(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::NotAuthenticated, message)
     }
+    #[track_caller]
     pub fn forbidden(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Forbidden, message)
     }
+    #[track_caller]
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::NotFound, message)
     }
     /// The Feathers message for a missing record.
+    #[track_caller]
     pub fn no_record(id: impl std::fmt::Display) -> Self {
         Self::not_found(format!("No record found for id '{id}'"))
     }
+    #[track_caller]
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::MethodNotAllowed, message)
     }
+    #[track_caller]
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Conflict, message)
     }
+    #[track_caller]
     pub fn unprocessable(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Unprocessable, message)
     }
-    /// An internal failure: the cause is logged here, once, and never sent to the client.
+    /// An internal failure: the client sees an opaque 500; the cause is kept for the
+    /// one log line the transport writes at the boundary.
+    #[track_caller]
     pub fn general(cause: impl std::fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
         Self::new(ErrorKind::GeneralError, "Internal server error")
-    }
-
-    /// A 503 the client may retry after [`RETRY_AFTER_SECS`]: overload, a database
-    /// that is down, too slow or locked. Logged once here as a warning with its cause.
-    pub fn unavailable(message: impl Into<String>, cause: impl std::fmt::Display) -> Self {
-        let message = message.into();
-        tracing::warn!(error = %cause, "{message}");
-        Self::new(ErrorKind::Unavailable, message)
+            .with_cause(Described(cause.to_string()))
     }
 
     /// Seconds a client should wait before retrying: `Retry-After` of a 429 or 503.
@@ -218,8 +259,9 @@ impl From<sea_orm::DbErr> for FeathersError {
     /// and locked, no free connection and a lost connection a 503 with `Retry-After`
     /// (the transaction was rolled back, so the same request may be sent again);
     /// everything else an opaque 500 with the cause in the log.
+    #[track_caller]
     fn from(err: sea_orm::DbErr) -> Self {
-        match err.sql_err() {
+        let error = match err.sql_err() {
             Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
                 Self::conflict("A record with this value already exists")
             }
@@ -227,10 +269,11 @@ impl From<sea_orm::DbErr> for FeathersError {
                 Self::unprocessable("A referenced record does not exist")
             }
             _ => match retryable(&err) {
-                Some(message) => Self::unavailable(message, err),
-                None => Self::general(err),
+                Some(message) => Self::new(ErrorKind::Unavailable, message),
+                None => Self::new(ErrorKind::GeneralError, "Internal server error"),
             },
-        }
+        };
+        error.with_cause(err)
     }
 }
 
@@ -311,5 +354,29 @@ mod tests {
         assert_eq!(FeathersError::from(err).kind, ErrorKind::Unavailable);
         let closed = sea_orm::DbErr::ConnectionAcquire(sea_orm::error::ConnAcquireErr::Timeout);
         assert_eq!(FeathersError::from(closed).kind, ErrorKind::Unavailable);
+    }
+
+    #[test]
+    fn an_error_keeps_its_causes_and_where_it_was_made_but_shows_neither() {
+        let io = sqlx::Error::Io(std::io::Error::other("connection reset by peer"));
+        let db = sea_orm::DbErr::Query(sea_orm::RuntimeErr::SqlxError(Arc::new(io)));
+        let line = line!() + 1;
+        let err: FeathersError = db.into();
+        assert!(
+            err.chain().contains("connection reset by peer"),
+            "{}",
+            err.chain()
+        );
+        assert_eq!(err.location().file(), file!());
+        assert_eq!(err.location().line(), line);
+        let body = err.to_json().to_string();
+        assert!(
+            !body.contains("reset"),
+            "the cause stays out of the answer: {body}"
+        );
+        let general = FeathersError::general("INSERT returned no id");
+        assert_eq!(general.chain(), "INSERT returned no id");
+        assert_eq!(general.to_json()["message"], "Internal server error");
+        assert_eq!(FeathersError::not_found("x").chain(), "");
     }
 }

@@ -48,11 +48,13 @@ pub async fn dispatch(
     match handle(&req, payload, &state).await {
         Ok((status, body)) => respond(status, body),
         Err(err) => {
+            // Logged once, here, with what the client does not see: the causes and
+            // where the error was made.
+            let at = err.location();
             if err.kind == ErrorKind::Unavailable {
-                // Retryable; its cause was logged (as a warning) where it was mapped.
-                tracing::warn!(code = err.code(), message = %err.message, "request failed, retryable");
+                tracing::warn!(code = err.code(), message = %err.message, cause = %err.chain(), at = %at, "request failed, retryable");
             } else if err.code() >= 500 {
-                tracing::error!(code = err.code(), message = %err.message, "request failed");
+                tracing::error!(code = err.code(), message = %err.message, cause = %err.chain(), at = %at, "request failed");
             } else {
                 tracing::info!(code = err.code(), message = %err.message, "request refused");
             }

@@ -1029,7 +1029,7 @@ impl SqlService {
         stmt.into_table(Alias::new(self.options.table))
             .columns(columns)
             .values(values)
-            .map_err(FeathersError::general)?
+            .map_err(|e| FeathersError::general(e))?
             .returning_col(Alias::new(self.options.schema.id));
         let row = conn
             .query_one(&stmt)

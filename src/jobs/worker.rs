@@ -131,7 +131,7 @@ impl Worker {
                         }
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e.message, queue = me.config.queue, "claiming jobs failed")
+                        tracing::warn!(error = %e.message, cause = %e.chain(), queue = me.config.queue, "claiming jobs failed")
                     }
                 }
             }
@@ -160,7 +160,7 @@ impl Worker {
             match queue::release(&me.db, id, &me.id).await {
                 Ok(_) => tracing::info!(job = id, "job handed back at shutdown"),
                 Err(e) => {
-                    tracing::warn!(job = id, error = %e.message, "could not hand a job back; its lease will expire")
+                    tracing::warn!(job = id, error = %e.message, cause = %e.chain(), "could not hand a job back; its lease will expire")
                 }
             }
         }
@@ -197,7 +197,7 @@ impl Worker {
                         token.cancel();
                     }
                     Ok(Some(false)) => {}
-                    Err(e) => tracing::warn!(job = job.id, error = %e.message, "job heartbeat failed"),
+                    Err(e) => tracing::warn!(job = job.id, error = %e.message, cause = %e.chain(), "job heartbeat failed"),
                 },
             }
         };
@@ -231,7 +231,9 @@ impl Worker {
         match recorded {
             Ok(true) => {}
             Ok(false) => tracing::warn!("a job's lease was lost before its outcome was recorded"),
-            Err(e) => tracing::warn!(error = %e.message, "could not record a job's outcome"),
+            Err(e) => {
+                tracing::warn!(error = %e.message, cause = %e.chain(), "could not record a job's outcome")
+            }
         }
     }
 }

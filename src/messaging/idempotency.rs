@@ -47,7 +47,9 @@ pub async fn purge_periodically(db: sea_orm::DatabaseConnection, every: std::tim
         match purge_expired(&db).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(purged = n, "expired idempotency keys purged"),
-            Err(e) => tracing::warn!(error = %e.message, "idempotency key purge failed"),
+            Err(e) => {
+                tracing::warn!(error = %e.message, cause = %e.chain(), "idempotency key purge failed")
+            }
         }
     }
 }

@@ -92,7 +92,7 @@ async fn take_password(data: &mut Value) -> Result<Option<String>> {
     password::hash_async(pass.to_string())
         .await
         .map(Some)
-        .map_err(FeathersError::general)
+        .map_err(|e| FeathersError::general(e))
 }
 
 fn lowercase_email(data: &mut Value) {
