@@ -2,7 +2,20 @@
 
 use crate::auth::{ADMIN, password};
 use sea_orm::sea_query::{Alias, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, TransactionTrait};
+
+/// Why `create-admin` could not create the organization and its admin.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("need an organization name, an email address and a password of at least 8 characters")]
+    Invalid,
+    #[error("a user with email {0} already exists")]
+    EmailTaken(String),
+    #[error("could not hash the password: {0}")]
+    Hash(String),
+    #[error("the database refused the organization or its admin")]
+    Database(#[from] DbErr),
+}
 
 /// Creates an organization and its first admin; answers `(organization_id, user_id)`.
 pub async fn create_admin(
@@ -10,16 +23,15 @@ pub async fn create_admin(
     organization: &str,
     email: &str,
     pass: &str,
-) -> Result<(i64, i64), String> {
+) -> Result<(i64, i64), AdminError> {
     if organization.trim().is_empty() || !email.contains('@') || pass.chars().count() < 8 {
-        return Err(
-            "need an organization name, an email address and a password of at least 8 characters"
-                .into(),
-        );
+        return Err(AdminError::Invalid);
     }
-    let hash = password::hash_async(pass.to_string()).await?;
+    let hash = password::hash_async(pass.to_string())
+        .await
+        .map_err(AdminError::Hash)?;
     let now = chrono::Utc::now();
-    let txn = db.begin().await.map_err(|e| e.to_string())?;
+    let txn = db.begin().await?;
     let mut org = Query::insert();
     org.into_table(Alias::new("organizations"))
         .columns([Alias::new("name"), Alias::new("created_at")])
@@ -27,11 +39,9 @@ pub async fn create_admin(
         .returning_col(Alias::new("id"));
     let org_id: i64 = txn
         .query_one(&org)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("no organization id")?
-        .try_get("", "id")
-        .map_err(|e| e.to_string())?;
+        .await?
+        .ok_or_else(|| DbErr::RecordNotInserted)?
+        .try_get("", "id")?;
     let mut user = Query::insert();
     user.into_table(Alias::new("users"))
         .columns(
@@ -59,13 +69,12 @@ pub async fn create_admin(
         .await
         .map_err(|e| match e.sql_err() {
             Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
-                format!("a user with email {email} already exists")
+                AdminError::EmailTaken(email.to_string())
             }
-            _ => e.to_string(),
+            _ => AdminError::Database(e),
         })?
-        .ok_or("no user id")?
-        .try_get("", "id")
-        .map_err(|e| e.to_string())?;
-    txn.commit().await.map_err(|e| e.to_string())?;
+        .ok_or_else(|| DbErr::RecordNotInserted)?
+        .try_get("", "id")?;
+    txn.commit().await?;
     Ok((org_id, user_id))
 }

@@ -30,10 +30,48 @@ pub struct Application {
     database_url: String,
 }
 
+/// What stops the server or a command before (or while) it runs, with its cause.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration cannot be used; the sentence says why and how to fix it.
+    #[error("{0}")]
+    Config(String),
+    #[error("cannot connect to the database")]
+    Connect(#[source] sea_orm::DbErr),
+    #[error("migrations failed")]
+    Migrate(#[source] sea_orm::DbErr),
+    #[error("cannot listen on {address}")]
+    Listen {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the HTTP server failed")]
+    Serve(#[source] std::io::Error),
+    #[error("create-admin failed")]
+    Admin(#[from] crate::admin::AdminError),
+    #[error("seed failed")]
+    Seed(#[from] crate::seed::SeedError),
+}
+
+impl StartError {
+    /// The error and its causes, outermost first, as one line.
+    pub fn chain(&self) -> String {
+        let mut out = self.to_string();
+        let mut next = std::error::Error::source(self);
+        while let Some(cause) = next {
+            out.push_str(": ");
+            out.push_str(&cause.to_string());
+            next = cause.source();
+        }
+        out
+    }
+}
+
 impl Application {
     /// Connects to the database, migrates if configured, and binds `host:port` (port 0 picks one).
-    pub async fn build(settings: &Settings) -> Result<Self, String> {
-        settings.validate()?;
+    pub async fn build(settings: &Settings) -> Result<Self, StartError> {
+        settings.validate().map_err(StartError::Config)?;
         let pool = crate::db::PoolSettings::server(settings);
         let in_memory = settings.database_url.contains(":memory:");
         if settings.auto_migrate && !in_memory {
@@ -41,22 +79,21 @@ impl Application {
             // a migration may rewrite a table for minutes.
             let migrator = crate::db::connect(&settings.database_url, 1)
                 .await
-                .map_err(|e| format!("cannot connect to the database: {e}"))?;
+                .map_err(StartError::Connect)?;
             crate::db::migrate(&migrator)
                 .await
-                .map_err(|e| format!("migrations failed: {e}"))?;
+                .map_err(StartError::Migrate)?;
             let _ = migrator.close().await;
         }
         let db = crate::db::connect_on_runtime(&settings.database_url, &pool)
             .await
-            .map_err(|e| format!("cannot connect to the database: {e}"))?;
+            .map_err(StartError::Connect)?;
         if settings.auto_migrate && in_memory {
-            crate::db::migrate(&db)
-                .await
-                .map_err(|e| format!("migrations failed: {e}"))?;
+            crate::db::migrate(&db).await.map_err(StartError::Migrate)?;
         }
+        let address = format!("{}:{}", settings.host, settings.port);
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
-            .map_err(|e| format!("cannot bind {}:{}: {e}", settings.host, settings.port))?;
+            .map_err(|source| StartError::Listen { address, source })?;
         Self::with_listener(settings, db, listener)
     }
 
@@ -65,9 +102,15 @@ impl Application {
         settings: &Settings,
         db: DatabaseConnection,
         listener: TcpListener,
-    ) -> Result<Self, String> {
-        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
-        let secret = settings.jwt_secret()?;
+    ) -> Result<Self, StartError> {
+        let local = listener.local_addr();
+        let port = local
+            .map_err(|source| StartError::Listen {
+                address: "the given listener".into(),
+                source,
+            })?
+            .port();
+        let secret = settings.jwt_secret().map_err(StartError::Config)?;
         let auth = Arc::new(AuthContext {
             db: db.clone(),
             keys: JwtKeys::new(&secret, &settings.jwt_audience, settings.jwt_expires_secs),
@@ -127,7 +170,10 @@ impl Application {
         .workers(workers(settings.workers_per_core))
         .shutdown_timeout(settings.shutdown_timeout_secs)
         .listen(listener)
-        .map_err(|e| e.to_string())?
+        .map_err(|source| StartError::Listen {
+            address: format!("port {port}"),
+            source,
+        })?
         .run();
         let mut jobs = WorkerConfig::new(crate::jobs::kinds::SYSTEM);
         jobs.concurrency = settings.job_concurrency;

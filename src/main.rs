@@ -5,7 +5,8 @@ use clap::{Parser, Subcommand};
 /// mimalloc: row and JSON shaping allocate a lot; glibc malloc was a third of the CPU profile.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use inbox_gateway::{app::Application, config::Settings, db, telemetry};
+use inbox_gateway::app::{Application, StartError};
+use inbox_gateway::{config::Settings, db, telemetry};
 
 #[derive(Parser)]
 #[command(version, about = "Feathers-style backend for multi-channel inboxes")]
@@ -42,26 +43,27 @@ enum Command {
 #[actix_web::main]
 async fn main() {
     telemetry::init();
-    if let Err(message) = run(Cli::parse()).await {
+    if let Err(error) = run(Cli::parse()).await {
+        let message = error.chain();
         tracing::error!("{message}");
         eprintln!("error: {message}");
         std::process::exit(1);
     }
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
-    let settings = Settings::load()?;
+async fn run(cli: Cli) -> Result<(), StartError> {
+    let settings = Settings::load().map_err(StartError::Config)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let app = Application::build(&settings).await?;
             tracing::info!(address = %format!("http://{}:{}", settings.host, app.port()), env = %settings.env, "listening");
-            app.run_until_stopped().await.map_err(|e| e.to_string())
+            app.run_until_stopped().await.map_err(StartError::Serve)
         }
         Command::Migrate => {
             let conn = db::connect(&settings.database_url, 1)
                 .await
-                .map_err(|e| e.to_string())?;
-            db::migrate(&conn).await.map_err(|e| e.to_string())?;
+                .map_err(StartError::Connect)?;
+            db::migrate(&conn).await.map_err(StartError::Migrate)?;
             println!("migrations applied");
             Ok(())
         }
@@ -72,8 +74,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         } => {
             let conn = db::connect(&settings.database_url, 1)
                 .await
-                .map_err(|e| e.to_string())?;
-            db::migrate(&conn).await.map_err(|e| e.to_string())?;
+                .map_err(StartError::Connect)?;
+            db::migrate(&conn).await.map_err(StartError::Migrate)?;
             let (org, user) =
                 inbox_gateway::admin::create_admin(&conn, &organization, &email, &password).await?;
             println!(
@@ -88,15 +90,12 @@ async fn run(cli: Cli) -> Result<(), String> {
         } => {
             let conn = db::connect(&settings.database_url, 1)
                 .await
-                .map_err(|e| e.to_string())?;
-            db::migrate(&conn).await.map_err(|e| e.to_string())?;
+                .map_err(StartError::Connect)?;
+            db::migrate(&conn).await.map_err(StartError::Migrate)?;
             let started = std::time::Instant::now();
             let report = inbox_gateway::seed::seed(&conn, conversations, messages).await?;
             tracing::info!(seconds = started.elapsed().as_secs_f64(), "seeded");
-            println!(
-                "{}",
-                serde_json::to_string(&report).map_err(|e| e.to_string())?
-            );
+            println!("{}", serde_json::json!(report));
             Ok(())
         }
     }

@@ -7,7 +7,7 @@
 
 use crate::auth::password;
 use crate::services::conversations::CHANNELS;
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, TransactionTrait};
 
 pub const SEED_PASSWORD: &str = "bench-password";
 
@@ -34,13 +34,31 @@ fn case(expr: &str, values: &[String]) -> String {
     format!("(CASE ({expr}) % {}{arms} END)", values.len())
 }
 
-async fn ids<C: ConnectionTrait>(conn: &C, sql: &str) -> Result<Vec<i64>, String> {
+/// Why `seed` stopped (nothing of it is kept: it runs in one transaction).
+#[derive(Debug, thiserror::Error)]
+pub enum SeedError {
+    #[error("could not create the benchmark organization")]
+    Admin(#[from] crate::admin::AdminError),
+    #[error("could not hash the password: {0}")]
+    Hash(String),
+    #[error("a seed statement failed: {statement}")]
+    Statement {
+        statement: String,
+        #[source]
+        source: DbErr,
+    },
+    #[error("messages asked for, but no conversation to put them in")]
+    NoConversation,
+    #[error("the database failed")]
+    Database(#[from] DbErr),
+}
+
+async fn ids<C: ConnectionTrait>(conn: &C, sql: &str) -> Result<Vec<i64>, DbErr> {
     let stmt = sea_orm::Statement::from_string(conn.get_database_backend(), sql.to_string());
     conn.query_all_raw(stmt)
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
         .iter()
-        .map(|r| r.try_get_by_index::<i64>(0).map_err(|e| e.to_string()))
+        .map(|r| r.try_get_by_index::<i64>(0))
         .collect()
 }
 
@@ -49,14 +67,14 @@ pub async fn seed(
     db: &DatabaseConnection,
     conversations: u64,
     messages: u64,
-) -> Result<SeedReport, String> {
+) -> Result<SeedReport, SeedError> {
     let stamp = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
     let admin_email = format!("bench-{stamp}@bench.test");
     let (org, _) =
         crate::admin::create_admin(db, &format!("Bench {stamp}"), &admin_email, SEED_PASSWORD)
             .await?;
     let pg = db.get_database_backend() == DatabaseBackend::Postgres;
-    let hash = password::hash(SEED_PASSWORD)?;
+    let hash = password::hash(SEED_PASSWORD).map_err(SeedError::Hash)?;
     let series = |n: u64| {
         if pg {
             format!("generate_series(1, {n}) AS s(i)")
@@ -83,7 +101,7 @@ pub async fn seed(
     } else {
         format!("'{now}'")
     };
-    let txn = db.begin().await.map_err(|e| e.to_string())?;
+    let txn = db.begin().await?;
     let exec = |sql: String| {
         let txn = &txn;
         async move {
@@ -92,7 +110,10 @@ pub async fn seed(
                 .execute_unprepared(&sql)
                 .await
                 .map(|_| ())
-                .map_err(|e| format!("{e}: {}", &sql[..sql.len().min(200)]));
+                .map_err(|source| SeedError::Statement {
+                    statement: sql.chars().take(200).collect(),
+                    source,
+                });
             let statement: String = sql.chars().take(60).collect();
             tracing::debug!(seconds = started.elapsed().as_secs_f64(), %statement, "seed step");
             result
@@ -154,12 +175,9 @@ pub async fn seed(
              AND indexname NOT LIKE '%\\_org\\_key'"
                 .to_string(),
         );
-        for row in txn.query_all_raw(stmt).await.map_err(|e| e.to_string())? {
-            let name: String = row.try_get_by_index(0).map_err(|e| e.to_string())?;
-            index_defs.push(
-                row.try_get_by_index::<String>(1)
-                    .map_err(|e| e.to_string())?,
-            );
+        for row in txn.query_all_raw(stmt).await? {
+            let name: String = row.try_get_by_index(0)?;
+            index_defs.push(row.try_get_by_index::<String>(1)?);
             exec(format!("DROP INDEX {name}")).await?;
         }
     }
@@ -233,7 +251,7 @@ pub async fn seed(
             &format!("SELECT MIN(id) FROM conversations WHERE organization_id = {org}"),
         )
         .await?;
-        let conversation = *first.first().ok_or("no conversation to put messages in")?;
+        let conversation = *first.first().ok_or(SeedError::NoConversation)?;
         let channel = CHANNELS[(conversation as usize) % CHANNELS.len()];
         let at = ago("s.i");
         exec(format!(
@@ -251,11 +269,9 @@ pub async fn seed(
     for def in index_defs {
         exec(def).await?;
     }
-    txn.commit().await.map_err(|e| e.to_string())?;
+    txn.commit().await?;
     if pg {
-        db.execute_unprepared("VACUUM ANALYZE")
-            .await
-            .map_err(|e| e.to_string())?;
+        db.execute_unprepared("VACUUM ANALYZE").await?;
     }
     let open = ids(
         db,

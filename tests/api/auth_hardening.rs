@@ -284,7 +284,8 @@ async fn a_short_configured_secret_refuses_to_start() {
         let err = Application::build(&s)
             .await
             .err()
-            .expect("refuses to start");
+            .expect("refuses to start")
+            .to_string();
         assert!(err.contains("JWT_SECRET") && err.contains("32"), "{err}");
     }
 }

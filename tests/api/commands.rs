@@ -71,3 +71,26 @@ async fn seed_prints_only_its_report_and_logs_to_stderr() {
     assert_eq!(page["total"], 12);
     assert_eq!(report["conversations"], 12);
 }
+
+/// A command that cannot start says what failed and why, the driver's own words
+/// included, and exits 1.
+#[test]
+fn a_failing_command_names_what_failed_and_its_cause() {
+    let output = Command::new(env!("CARGO_BIN_EXE_inbox-gateway"))
+        .arg("migrate")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("APP_ENV", "test")
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/nothing")
+        .output()
+        .expect("inbox-gateway runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line: {stderr}"));
+    let why = line
+        .strip_prefix("error: cannot connect to the database: ")
+        .unwrap_or_else(|| panic!("names what failed: {line}"));
+    assert!(!why.trim().is_empty(), "and why: {line}");
+}
