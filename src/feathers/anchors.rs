@@ -28,6 +28,7 @@
 //! filter reads the row's own columns (a filter over another table, or the clock,
 //! could change the page with no write to this table).
 
+use super::sql_text::{compose, embed};
 use quick_cache::{Weighter, sync::Cache};
 use sea_orm::sea_query::{Expr, ExprTrait, SelectStatement, Value as SqlValue};
 use sea_orm::{DbBackend, Statement};
@@ -305,29 +306,6 @@ fn json_bytes(value: &serde_json::Value) -> usize {
             Object(map) => map.iter().map(|(k, v)| k.len() + json_bytes(v)).sum(),
             _ => 0,
         }
-}
-
-/// A built statement as an expression (its placeholders renumbered where it lands).
-fn embed(statement: Statement) -> Expr {
-    Expr::cust_with_values(
-        statement.sql,
-        statement.values.map(|v| v.0).unwrap_or_default(),
-    )
-}
-
-/// `template` with each `{}` replaced by the next of `parts`.
-fn compose(backend: DbBackend, template: &str, parts: Vec<Expr>) -> Expr {
-    let mut sql = String::new();
-    for (i, piece) in template.split("{}").enumerate() {
-        if i > 0 {
-            match backend {
-                DbBackend::Postgres => sql.push_str(&format!("${i}")),
-                _ => sql.push('?'),
-            }
-        }
-        sql.push_str(piece);
-    }
-    Expr::cust_with_exprs(sql, parts)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod rows;
 pub mod schema;
 pub mod service;
 pub mod sql;
+pub mod sql_text;
 
 pub use error::{FeathersError, Result};
 pub use query::{Direction, Filter, Op, Query};
