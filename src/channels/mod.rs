@@ -43,6 +43,17 @@ impl Channel {
         Channel::Playground,
     ];
 
+    /// Every channel's wire name, in [`Channel::ALL`]'s order (schemas and SQL read it).
+    pub const NAMES: [&'static str; 6] = {
+        let mut names = [""; 6];
+        let mut i = 0;
+        while i < names.len() {
+            names[i] = Channel::ALL[i].as_str();
+            i += 1;
+        }
+        names
+    };
+
     /// The wire name: `whatsapp instagram messenger webchat sms playground`.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -125,6 +136,17 @@ impl MessageType {
         MessageType::Template,
         MessageType::Activity,
     ];
+
+    /// Every message type's wire name, in [`MessageType::ALL`]'s order.
+    pub const NAMES: [&'static str; 10] = {
+        let mut names = [""; 10];
+        let mut i = 0;
+        while i < names.len() {
+            names[i] = MessageType::ALL[i].as_str();
+            i += 1;
+        }
+        names
+    };
 
     /// The wire name: `text image video document audio location reaction note template activity`.
     pub const fn as_str(self) -> &'static str {

@@ -9,10 +9,8 @@ use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order, Query};
 use serde_json::Value;
 
 pub const DIRECTIONS: &[&str] = &["inbound", "outbound"];
-pub const MESSAGE_TYPES: &[&str] = &[
-    "text", "image", "video", "document", "audio", "location", "reaction", "note", "template",
-    "activity",
-];
+/// The message types, by their wire names (one vocabulary: `channels::MessageType`).
+pub const MESSAGE_TYPES: &[&str] = &crate::channels::MessageType::NAMES;
 pub const SENDER_TYPES: &[&str] = &["contact", "user", "ai", "automation", "system"];
 pub const DELIVERY_STATUSES: &[&str] = &[
     "received",

@@ -20,14 +20,8 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-pub const CHANNELS: &[&str] = &[
-    "whatsapp",
-    "instagram",
-    "messenger",
-    "webchat",
-    "sms",
-    "playground",
-];
+/// The channels, by their wire names (one vocabulary: `channels::Channel`).
+pub const CHANNELS: &[&str] = &crate::channels::Channel::NAMES;
 pub const STATUSES: &[&str] = &["open", "closed"];
 /// `searchTerm` needs at least this many characters.
 pub const SEARCH_MIN: usize = 2;
