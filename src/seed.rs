@@ -214,7 +214,7 @@ pub async fn seed(
         .collect();
     let last = ago("(c.id * 7919) % 2592000");
     // The contact's copies (m0007) are written here: with the triggers off they would not be.
-    use migrations::m0007_contact_copies::{copies, sources};
+    use migrations::current::{contact_copies as copies, contact_sources as sources};
     exec(format!(
         "INSERT INTO conversations (organization_id, contact_id, channel, status, assigned_user_id, assigned_ai_assistant_id, \
          pipeline_id, pipeline_stage_id, unread_count, waiting_since, last_interaction_at, created_at, updated_at, {copies}) \
@@ -238,11 +238,11 @@ pub async fn seed(
     .await?;
     if pg {
         exec("SET LOCAL session_replication_role = origin".into()).await?;
-        for sql in migrations::conversation_counts::rebuild(org) {
+        for sql in migrations::current::rebuild_counts(org) {
             exec(sql).await?;
         }
         // The version triggers were off too: count the load as one change.
-        exec(migrations::m0005_conversation_versions::bump(org)).await?;
+        exec(migrations::current::bump_conversation_versions(org)).await?;
     }
     let mut message_conversation = None;
     if messages > 0 {

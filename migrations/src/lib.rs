@@ -2,15 +2,16 @@
 
 pub use sea_orm_migration::prelude::*;
 
-pub mod conversation_counts;
+mod conversation_counts;
+pub mod current;
 mod m0001_foundation;
 mod m0002_messages;
-pub mod m0003_contact_search;
+mod m0003_contact_search;
 mod m0004_message_counts;
-pub mod m0005_conversation_versions;
+mod m0005_conversation_versions;
 mod m0006_ordered_count_locks;
-pub mod m0007_contact_copies;
-pub mod m0008_tenant_references;
+mod m0007_contact_copies;
+mod m0008_tenant_references;
 mod m0009_token_revocation;
 mod m0010_idempotency_per_caller;
 mod m0011_one_playground_conversation;

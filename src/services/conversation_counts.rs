@@ -1,11 +1,11 @@
 //! Exact `total`s for `/conversations` from the counts the database keeps
-//! (see `migrations::conversation_counts`): a filter made only of conditions on
+//! (see `migrations::current::COUNT_GROUPINGS`): a filter made only of conditions on
 //! counted dimensions is answered by summing the rows of the smallest grouping
 //! that holds all of them. Anything else falls back to `COUNT(*)`.
 
 use crate::feathers::sql::{TotalCounter, comparison};
 use crate::feathers::{FieldType, Filter, Op, Typed};
-use migrations::conversation_counts::GROUPINGS;
+use migrations::current::COUNT_GROUPINGS as GROUPINGS;
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Query, SelectStatement};
 use std::collections::BTreeSet;
 

@@ -173,7 +173,7 @@ fn contact_search(org: i64, term: &str) -> sea_orm::sea_query::SelectStatement {
         .column(Alias::new("id"))
         .from(Alias::new("contacts"))
         .and_where(Expr::col(Alias::new("organization_id")).eq(org))
-        .and_where(Expr::cust(migrations::m0003_contact_search::SEARCH_TEXT).like(pattern))
+        .and_where(Expr::cust(migrations::current::CONTACT_SEARCH_TEXT).like(pattern))
         .to_owned()
 }
 
@@ -194,7 +194,7 @@ impl ConversationsService {
                 field: "contact",
                 key: "contact_id",
                 // Kept equal to the contact by migration m0007's triggers.
-                prefix: migrations::m0007_contact_copies::PREFIX,
+                prefix: migrations::current::CONTACT_COPY_PREFIX,
                 columns: &[
                     ("id", FieldType::Integer),
                     ("first_name", FieldType::String),

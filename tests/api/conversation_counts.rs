@@ -7,7 +7,7 @@
 
 use crate::helpers::*;
 use chrono::{Duration, TimeZone, Utc};
-use migrations::conversation_counts::GROUPINGS;
+use migrations::current::COUNT_GROUPINGS as GROUPINGS;
 use reqwest::{Method, StatusCode};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
