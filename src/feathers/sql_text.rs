@@ -40,6 +40,31 @@ pub fn subquery(statement: Statement) -> Expr {
     )
 }
 
+/// The bytes `columns` of a row of `table` hold as stored (text or JSON), summed.
+pub fn stored_bytes(backend: DbBackend, table: &str, columns: &[&str]) -> Expr {
+    let sizes: Vec<String> = columns
+        .iter()
+        .map(|column| match backend {
+            DbBackend::Postgres => {
+                format!(r#"COALESCE(octet_length("{table}"."{column}"::text), 0)"#)
+            }
+            _ => format!(r#"COALESCE(length(CAST("{table}"."{column}" AS BLOB)), 0)"#),
+        })
+        .collect();
+    Expr::cust(sizes.join(" + "))
+}
+
+/// `SELECT SUM(column)` over the rows of `statement` (0 when there are none).
+pub fn sum_of(statement: Statement, column: &str) -> Statement {
+    Statement {
+        sql: format!(
+            "SELECT CAST(COALESCE(SUM({column}), 0) AS BIGINT) FROM ({}) AS summed",
+            statement.sql
+        ),
+        ..statement
+    }
+}
+
 /// The sum of a versions table's counters (`"table"."v"`), 0 when it has none.
 pub fn version_sum(versions_table: &str) -> Expr {
     Expr::cust(format!(

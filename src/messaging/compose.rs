@@ -151,13 +151,9 @@ impl Body {
             check_file_key("s3_key", key, &prefix)?;
         }
         if let Some(path) = &self.s3_path {
-            let key = path
-                .strip_prefix("s3://")
-                .and_then(|rest| rest.split_once('/'))
-                .map(|(_, key)| key)
-                .ok_or_else(|| {
-                    FeathersError::invalid("s3_path", "must be s3://{bucket}/{s3_key}")
-                })?;
+            let key = s3_object_key(path).ok_or_else(|| {
+                FeathersError::invalid("s3_path", "must be s3://{bucket}/{s3_key}")
+            })?;
             check_file_key("s3_path", key, &prefix)?;
         }
         Ok(Some(json!({
@@ -167,8 +163,14 @@ impl Body {
     }
 }
 
+/// The object key of an `s3://{bucket}/{key}` path.
+fn s3_object_key(path: &str) -> Option<&str> {
+    let (_, key) = path.strip_prefix("s3://")?.split_once('/')?;
+    Some(key)
+}
+
 /// Where a conversation's files live in the bucket (API-DECISIONS.md, Files).
-pub fn file_prefix(conversation: &ConversationRow) -> String {
+fn file_prefix(conversation: &ConversationRow) -> String {
     format!(
         "org/{}/conversations/{}/",
         conversation.organization_id, conversation.id
@@ -195,10 +197,7 @@ fn check_predefined_media(url: &str, org: i64) -> Result<()> {
     if url.starts_with("https://") || url.starts_with("http://") {
         return Ok(());
     }
-    let key = url
-        .strip_prefix("s3://")
-        .and_then(|rest| rest.split_once('/'))
-        .map_or(url, |(_, key)| key);
+    let key = s3_object_key(url).unwrap_or(url);
     check_file_key("media_url", key, &format!("org/{org}/"))
 }
 

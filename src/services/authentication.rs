@@ -50,12 +50,7 @@ impl Service for AuthenticationService {
                     return Err(FeathersError::not_authenticated("Invalid login"));
                 };
                 let attempt = self.auth.throttle.begin(email, params.remote_addr)?;
-                // No stored email holds a NUL (and PostgreSQL text cannot).
-                let user = if email.contains('\0') {
-                    None
-                } else {
-                    find_user(&self.auth.db, None, Some(email)).await?
-                };
+                let user = find_user(&self.auth.db, None, Some(email)).await?;
                 // Verified against a real hash even for an unknown email, so timing does not tell.
                 let stored = user.as_ref().map(|u| u.password_hash.clone());
                 let ok = password::verify_async(pass.to_string(), stored).await;

@@ -2,7 +2,7 @@
 //! Apex pagination (default 10, maximum 50), and reference checks.
 
 use crate::feathers::sql::WriteMode;
-use crate::feathers::sql::{missing_reference, parse_id};
+use crate::feathers::sql::parse_id;
 use crate::feathers::{
     Direction, FeathersError, Field, FieldType, Id, Params, Result, Schema, SqlOptions, SqlService,
 };
@@ -30,21 +30,6 @@ pub fn tenant_options(table: &'static str, schema: Schema) -> SqlOptions {
         .default_sort(vec![("id", Direction::Asc)])
 }
 
-/// True when `table` has a row with this id in the caller's organization.
-pub async fn exists_in_org<C: ConnectionTrait>(
-    conn: &C,
-    table: &str,
-    id: i64,
-    org: i64,
-) -> Result<bool> {
-    let mut q = Query::select();
-    q.column(Alias::new("id"))
-        .from(Alias::new(table))
-        .and_where(Expr::col(Alias::new("id")).eq(id))
-        .and_where(Expr::col(Alias::new("organization_id")).eq(org));
-    Ok(conn.query_one(&q).await?.is_some())
-}
-
 /// 422 unless `id` names a row of `table` in the caller's organization (the same
 /// answer for a missing row and another organization's).
 pub async fn check_reference<C: ConnectionTrait>(
@@ -54,10 +39,8 @@ pub async fn check_reference<C: ConnectionTrait>(
     id: i64,
     table: &str,
 ) -> Result<()> {
-    if exists_in_org(conn, table, id, params.principal()?.tenant_id).await? {
-        return Ok(());
-    }
-    Err(missing_reference(field, id))
+    let org = params.principal()?.tenant_id;
+    crate::feathers::sql::check_reference(conn, (table, "organization_id", org), field, id).await
 }
 
 /// The record id of a single-record call, or a 405 for a multi call.

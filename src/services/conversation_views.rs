@@ -54,21 +54,15 @@ fn check_query(data: &Value, params: &Params) -> Result<()> {
             "must be a conversations query object without view_id",
         ));
     }
-    // Validated as it will be used: `/conversations` ANDs its filters with the request's.
+    let schema = super::conversations::schema();
+    let invalid = |e: FeathersError| FeathersError::invalid("query", e.message);
+    // Every key as stored, then the filters as they will be used: `/conversations`
+    // ANDs them with the request's, one level down.
+    Query::parse(query, &schema, Source::Query).map_err(invalid)?;
     let mut as_used = serde_json::Map::new();
-    let mut filters = serde_json::Map::new();
-    for (key, value) in query.as_object().into_iter().flatten() {
-        match key.as_str() {
-            "$sort" | "$limit" | "$skip" | "$select" => as_used.insert(key.clone(), value.clone()),
-            _ => filters.insert(key.clone(), value.clone()),
-        };
-    }
-    if !filters.is_empty() {
-        as_used.insert("$and".into(), serde_json::json!([filters]));
-    }
-    let as_used = Value::Object(as_used);
-    let parsed = Query::parse(&as_used, &super::conversations::schema(), Source::Query)
-        .map_err(|e| FeathersError::invalid("query", e.message))?;
+    let stored = query.as_object().cloned().unwrap_or_default();
+    super::conversations::with_view(&mut as_used, stored).map_err(invalid)?;
+    let parsed = Query::parse(&Value::Object(as_used), &schema, Source::Query).map_err(invalid)?;
     let principal = params.principal()?;
     if parsed
         .filters

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, LikeExpr, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
 /// The channels, by their wire names (one vocabulary: `channels::Channel`).
@@ -234,30 +234,10 @@ impl ConversationsService {
                     format!("{id} is not a saved view of this organization"),
                 )
             })?;
-        let Value::Object(mut stored) = stored else {
+        let Value::Object(stored) = stored else {
             return Ok(params);
         };
-        let query = params.query.as_object_mut().expect("query object");
-        if let Some(sort) = stored.shift_remove("$sort") {
-            query.entry("$sort").or_insert(sort);
-        }
-        for key in ["$limit", "$skip", "$select"] {
-            stored.shift_remove(key);
-        }
-        if !stored.is_empty() {
-            let and = query
-                .entry("$and")
-                .or_insert_with(|| Value::Array(Vec::new()));
-            match and {
-                Value::Array(items) => items.push(Value::Object(stored)),
-                _ => {
-                    return Err(FeathersError::invalid(
-                        "$and",
-                        "must be an array of conditions",
-                    ));
-                }
-            }
-        }
+        with_view(params.query.as_object_mut().expect("query object"), stored)?;
         Ok(params)
     }
 
@@ -358,6 +338,34 @@ impl ConversationsService {
             _ => {}
         }
         Ok(())
+    }
+}
+
+/// Applies a saved view's query to a request's: its filters are ANDed with the
+/// request's (one level down), its `$sort` applies when the request has none, its
+/// `$limit`, `$skip` and `$select` are the request's business.
+pub fn with_view(query: &mut Map<String, Value>, mut stored: Map<String, Value>) -> Result<()> {
+    if let Some(sort) = stored.shift_remove("$sort") {
+        query.entry("$sort").or_insert(sort);
+    }
+    for key in ["$limit", "$skip", "$select"] {
+        stored.shift_remove(key);
+    }
+    if stored.is_empty() {
+        return Ok(());
+    }
+    match query
+        .entry("$and")
+        .or_insert_with(|| Value::Array(Vec::new()))
+    {
+        Value::Array(items) => {
+            items.push(Value::Object(stored));
+            Ok(())
+        }
+        _ => Err(FeathersError::invalid(
+            "$and",
+            "must be an array of conditions",
+        )),
     }
 }
 

@@ -141,3 +141,46 @@ async fn concurrent_first_playground_messages_share_one_conversation() {
         );
     }
 }
+
+/// A contact removal racing the insert of a conversation for that contact (another
+/// transaction, not yet committed) waits for it and refuses with 409, instead of
+/// deleting the contact and, by cascade, the conversation it never saw. PostgreSQL
+/// only: SQLite runs one write at a time.
+#[actix_web::test]
+async fn a_contact_removal_never_cascades_a_conversation_created_meanwhile() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = spawn_app().await;
+    if !app.database_url.starts_with("postgres") {
+        return;
+    }
+    let contact = create_contact(&app, json!({"first_name": "Ada"})).await;
+    let id = contact["id"].as_i64().unwrap();
+    let other = inbox_gateway::db::connect(&app.database_url, 1)
+        .await
+        .expect("connect");
+    let txn = other.begin().await.unwrap();
+    txn.execute_unprepared(&format!(
+        "INSERT INTO conversations (organization_id, contact_id, channel, status, last_interaction_at, created_at, updated_at) \
+         VALUES ({}, {id}, 'sms', 'open', now(), now(), now())",
+        app.org.org_id
+    ))
+    .await
+    .unwrap();
+    let path = format!("/contacts/{id}");
+    let removal = app.delete(&path);
+    let commit = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        txn.commit().await.unwrap();
+    };
+    let ((status, body), ()) = futures_util::future::join(removal, commit).await;
+    assert_error(status, &body, 409, "Conflict");
+    assert_eq!(
+        sql_i64(
+            &app,
+            &format!("SELECT COUNT(*) FROM conversations WHERE contact_id = {id}")
+        )
+        .await,
+        1,
+        "the conversation created meanwhile is still there"
+    );
+}

@@ -15,9 +15,7 @@ use sea_orm::sea_query::{
     Alias, BinOper, Condition, Expr, ExprTrait, Func, LikeExpr, NullOrdering, Order,
     Query as SqlQuery, SelectStatement, SimpleExpr,
 };
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, Statement, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, TransactionTrait};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -29,7 +27,7 @@ mod writes;
 use super::sql_text::paged;
 pub use filters::comparison;
 pub use options::{Multi, Paginate, SqlOptions, TotalCounter, VirtualFilters, WriteMode};
-pub use writes::missing_reference;
+pub use writes::{check_reference, missing_reference};
 
 /// The generic service over one table.
 #[derive(Clone)]

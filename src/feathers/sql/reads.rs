@@ -416,34 +416,23 @@ impl SqlService {
     ) -> Result<()> {
         let backend = conn.get_database_backend();
         let table = self.options.table;
-        let sizes: Vec<String> = (shape.fields.iter())
+        let capped: Vec<&str> = (shape.fields.iter())
             .filter(|f| f.max_bytes.is_some())
-            .map(|f| match backend {
-                DbBackend::Postgres => {
-                    format!(r#"COALESCE(octet_length("{table}"."{}"::text), 0)"#, f.name)
-                }
-                _ => format!(
-                    r#"COALESCE(length(CAST("{table}"."{}" AS BLOB)), 0)"#,
-                    f.name
-                ),
-            })
+            .map(|f| f.name)
             .collect();
-        if sizes.is_empty() {
+        if capped.is_empty() {
             return Ok(());
         }
         let mut stmt = SqlQuery::select();
-        stmt.expr_as(Expr::cust(sizes.join(" + ")), Alias::new("bytes"))
-            .from(Alias::new(table))
-            .cond_where(cond.clone());
+        stmt.expr_as(
+            crate::feathers::sql_text::stored_bytes(backend, table, &capped),
+            Alias::new("bytes"),
+        )
+        .from(Alias::new(table))
+        .cond_where(cond.clone());
         self.apply_sort(&mut stmt, &query.sort);
         let page = paged(backend.build(&stmt), Some(limit), query.skip);
-        let sum = Statement {
-            sql: format!(
-                "SELECT CAST(COALESCE(SUM(bytes), 0) AS BIGINT) FROM ({}) AS page_bytes",
-                page.sql
-            ),
-            ..page
-        };
+        let sum = crate::feathers::sql_text::sum_of(page, "bytes");
         let bytes = match conn.query_one_raw(sum).await? {
             Some(row) => row.try_get_by_index::<i64>(0)?,
             None => 0,

@@ -127,16 +127,8 @@ impl SqlService {
             return Ok(());
         };
         for (field, value) in fields {
-            let (Some(table), Typed::Int(id)) = (field.references, value) else {
-                continue;
-            };
-            let mut q = SqlQuery::select();
-            q.expr(Expr::val(1))
-                .from(Alias::new(table))
-                .and_where(Expr::col(Alias::new("id")).eq(*id))
-                .and_where(Expr::col(Alias::new(tenant_column)).eq(tenant));
-            if conn.query_one(&q).await?.is_none() {
-                return Err(missing_reference(field.name, *id));
+            if let (Some(table), Typed::Int(id)) = (field.references, value) {
+                check_reference(conn, (table, tenant_column, tenant), field.name, *id).await?;
             }
         }
         Ok(())
@@ -393,6 +385,25 @@ impl SqlService {
             .filter(|r| r[id_field].as_i64().is_some_and(|i| removed.contains(&i)))
             .collect();
         single_or_many(id, rows)
+    }
+}
+
+/// 422 unless `id` names a row of `table` whose `tenant_column` is `tenant`: the one
+/// reference check, for schema fields and for services' own references alike.
+pub async fn check_reference<C: ConnectionTrait>(
+    conn: &C,
+    (table, tenant_column, tenant): (&str, &str, i64),
+    field: &str,
+    id: i64,
+) -> Result<()> {
+    let mut q = SqlQuery::select();
+    q.expr(Expr::val(1))
+        .from(Alias::new(table))
+        .and_where(Expr::col(Alias::new("id")).eq(id))
+        .and_where(Expr::col(Alias::new(tenant_column)).eq(tenant));
+    match conn.query_one(&q).await? {
+        Some(_) => Ok(()),
+        None => Err(missing_reference(field, id)),
     }
 }
 
