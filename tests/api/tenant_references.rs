@@ -228,6 +228,20 @@ async fn contact_owners_and_api_key_users_stay_in_the_organization() {
         .await;
         assert_refused(&results, "user_id", id);
     }
+    // A JSON string is not a number in a JSON body.
+    for (path, body) in [
+        (
+            "/contacts",
+            json!({"first_name": "x", "owned_by_user_id": mine.user.to_string()}),
+        ),
+        (
+            "/api-keys",
+            json!({"name": "k", "user_id": mine.user.to_string()}),
+        ),
+    ] {
+        let (status, err) = app.post(path, body).await;
+        assert_error(status, &err, 400, "BadRequest");
+    }
     let contact = create_contact(&app, json!({"first_name": "Ada"})).await;
     let path = format!("/contacts/{}", contact["id"]);
     for id in [theirs.user, 9_999_999] {
