@@ -327,3 +327,46 @@ async fn a_generated_secret_is_private_and_reused_on_the_next_start() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), kept);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Revocation lives in the database: a token logged out, or made stale by a password
+/// change, through one instance is refused by another instance on the same database
+/// (one that has not cached it; a caching instance follows within its 5 s).
+#[actix_web::test]
+async fn revocation_holds_on_another_instance() {
+    let app = spawn_app().await;
+    let mut second = settings(&app.database_url);
+    second.jwt_secret = Some(app.jwt_secret.clone());
+    let second = Application::build(&second).await.expect("second instance");
+    let second_base = format!("http://127.0.0.1:{}", second.port());
+    actix_web::rt::spawn(second.run_until_stopped());
+    let on_second = |token: String| {
+        let (client, base) = (app.client.clone(), second_base.clone());
+        async move {
+            let res = client
+                .get(format!("{base}/users"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("sent");
+            res.status()
+        }
+    };
+    let logged_out = app.login(&app.org.email, "admin-password").await;
+    let agent = app.new_user(&app.org, "agent").await;
+    let (status, _) = app
+        .call(Method::DELETE, "/authentication", None, Some(&logged_out))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            &format!("/users/{}", agent.user_id),
+            Some(json!({"password": "a-new-password"})),
+            Some(&agent.token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(on_second(logged_out).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(on_second(agent.token).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(on_second(app.org.token.clone()).await, StatusCode::OK);
+}
