@@ -7,6 +7,8 @@ pub mod auth;
 pub mod channels;
 pub mod config;
 pub mod db;
+pub mod domain;
+pub mod events;
 pub mod feathers;
 pub mod jobs;
 pub mod messaging;

@@ -16,6 +16,7 @@ mod m0009_token_revocation;
 mod m0010_idempotency_per_caller;
 mod m0011_one_playground_conversation;
 mod m0012_jobs;
+mod m0013_events;
 mod triggers;
 
 pub struct Migrator;
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_idempotency_per_caller::Migration),
             Box::new(m0011_one_playground_conversation::Migration),
             Box::new(m0012_jobs::Migration),
+            Box::new(m0013_events::Migration),
         ]
     }
 }

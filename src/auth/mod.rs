@@ -7,13 +7,12 @@ pub mod password;
 pub mod throttle;
 
 use crate::feathers::rest::Authenticator;
-use crate::feathers::{FeathersError, Id, Params, Principal, Result, Service};
+use crate::feathers::{FeathersError, Params, Principal, Result};
 use async_trait::async_trait;
 use cache::{Credential, PrincipalCache};
 use jwt::JwtKeys;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
-use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -321,36 +320,19 @@ pub fn require_admin(params: &Params) -> Result<&Principal> {
     Ok(principal)
 }
 
-/// Wraps a service so that only admins may write (create, update, patch, remove).
-pub struct AdminWrites<S>(pub S);
+/// Only admins may call the methods this hook is declared for (403 for others).
+pub struct AdminOnly;
 
 #[async_trait]
-impl<S: Service> Service for AdminWrites<S> {
-    async fn find(&self, params: &Params) -> Result<Value> {
-        self.0.find(params).await
+impl crate::feathers::Hook for AdminOnly {
+    async fn run(&self, ctx: &mut crate::feathers::Context) -> Result<()> {
+        require_admin(&ctx.params).map(|_| ())
     }
-    async fn find_raw(&self, params: &Params) -> Result<crate::feathers::JsonText> {
-        self.0.find_raw(params).await
-    }
-    async fn get(&self, id: &Id, params: &Params) -> Result<Value> {
-        self.0.get(id, params).await
-    }
-    async fn create(&self, data: Value, params: &Params) -> Result<Value> {
-        require_admin(params)?;
-        self.0.create(data, params).await
-    }
-    async fn update(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {
-        require_admin(params)?;
-        self.0.update(id, data, params).await
-    }
-    async fn patch(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {
-        require_admin(params)?;
-        self.0.patch(id, data, params).await
-    }
-    async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
-        require_admin(params)?;
-        self.0.remove(id, params).await
-    }
+}
+
+/// [`AdminOnly`], as hooks are declared.
+pub fn admin_only() -> Arc<dyn crate::feathers::Hook> {
+    Arc::new(AdminOnly)
 }
 
 /// Shared handle used by services that authenticate.

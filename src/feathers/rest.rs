@@ -45,8 +45,20 @@ pub async fn dispatch(
     payload: web::Payload,
     state: web::Data<RestState>,
 ) -> HttpResponse {
+    // Read before the call: every event up to it is reflected in the answer, so a
+    // client that subscribes from it misses nothing (it may see a concurrent one twice).
+    let position = state.registry.last_seq();
     match handle(&req, payload, &state).await {
-        Ok((status, body)) => respond(status, body),
+        Ok((status, body)) => {
+            let mut response = respond(status, body);
+            if let Some(seq) = position {
+                response.headers_mut().insert(
+                    actix_web::http::header::HeaderName::from_static("x-last-event-id"),
+                    actix_web::http::header::HeaderValue::from(seq),
+                );
+            }
+            response
+        }
         Err(err) => {
             // Logged once, here, with what the client does not see: the causes and
             // where the error was made.
@@ -155,6 +167,7 @@ async fn handle(
         headers,
         remote_addr: req.peer_addr().map(|addr| addr.ip()),
         max_answer_bytes: Some(state.max_answer_bytes),
+        unit: None,
     };
     let span = tracing::info_span!("service", path = handle.path, method = %method, id = id.as_deref().unwrap_or(""));
     call(req, payload, state, &handle, id.as_ref(), params)

@@ -20,7 +20,7 @@ pub struct Principal {
 pub struct JsonText(pub Vec<u8>);
 
 /// Call parameters, as Feathers' `params`.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Params {
     /// The raw query object (strings from a URL; typed JSON from internal calls).
     pub query: Value,
@@ -36,6 +36,9 @@ pub struct Params {
     /// for internal calls): past it, the answer is a 400 (see
     /// [`answer_too_large`](super::rows::answer_too_large)).
     pub max_answer_bytes: Option<usize>,
+    /// The unit of work a write runs in (see [`Unit`](super::unit::Unit)); `None` for
+    /// reads and outside one.
+    pub unit: Option<std::sync::Arc<dyn super::unit::Unit>>,
 }
 
 impl Params {
@@ -44,6 +47,13 @@ impl Params {
         self.principal
             .as_ref()
             .ok_or_else(|| FeathersError::not_authenticated("Not authenticated"))
+    }
+    /// The open transaction of this call's unit of work, or 500 when it runs outside one.
+    pub async fn txn(&self) -> Result<&sea_orm::DatabaseTransaction> {
+        match &self.unit {
+            Some(unit) => unit.conn().await,
+            None => Err(FeathersError::general("a write ran outside a unit of work")),
+        }
     }
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).map(String::as_str)
@@ -100,5 +110,16 @@ pub trait Service: Send + Sync {
     }
     async fn remove(&self, _id: Option<&Id>, _params: &Params) -> Result<Value> {
         Err(unsupported("remove"))
+    }
+}
+
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Params")
+            .field("query", &self.query)
+            .field("principal", &self.principal)
+            .field("provider", &self.provider)
+            .field("in_unit", &self.unit.is_some())
+            .finish_non_exhaustive()
     }
 }

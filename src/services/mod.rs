@@ -17,9 +17,10 @@ pub mod predefined_messages;
 pub mod tags;
 pub mod users;
 
-use crate::auth::SharedAuth;
+use crate::auth::{SharedAuth, admin_only};
 use crate::channels::Channel;
-use crate::feathers::{Access, Registry};
+use crate::domain::unit_of_work::InUnitOfWork;
+use crate::feathers::{Access, Hooks, Method, Registry};
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 
@@ -30,6 +31,7 @@ pub fn register(
     auth: &SharedAuth,
     fixture: bool,
 ) {
+    registry.hooks(Hooks::new().around(InUnitOfWork::METHODS, InUnitOfWork::hook(db)));
     registry.use_service(
         "authentication",
         Access::Public,
@@ -55,11 +57,13 @@ pub fn register(
         Access::Authenticated,
         Arc::new(tags::service(db.clone())),
     );
-    registry.use_service(
-        "ai-assistants",
-        Access::Authenticated,
-        Arc::new(ai_assistants::service(db.clone())),
-    );
+    registry
+        .use_service(
+            "ai-assistants",
+            Access::Authenticated,
+            Arc::new(ai_assistants::service(db.clone())),
+        )
+        .hooks(Hooks::new().before(Method::WRITES, admin_only()));
     registry.use_service(
         "pipelines",
         Access::Authenticated,

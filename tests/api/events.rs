@@ -1,12 +1,13 @@
-//! Successful writes publish Feathers events on the in-process bus, one per record.
+//! Successful writes record Feathers events in the outbox, one per record, in
+//! the write's own transaction.
 
 use crate::helpers::*;
+use inbox_gateway::events::outbox;
 use serde_json::json;
 
 #[actix_web::test]
 async fn writes_publish_one_event_per_record() {
     let app = spawn_app().await;
-    let mut events = app.registry.subscribe();
     let created = app.create("/people", json!({"name": "Ev", "age": 1})).await;
     let (status, _) = app
         .patch(&format!("/people/{}", created["id"]), json!({"age": 2}))
@@ -24,8 +25,8 @@ async fn writes_publish_one_event_per_record() {
     assert_eq!(status, 404, "a failed write publishes nothing");
 
     let mut seen = Vec::new();
-    while let Ok(event) = events.try_recv() {
-        assert_eq!(event.tenant_id, Some(app.org.org_id));
+    for event in outbox::after(&app.db, None, None, 0, 1000).await.unwrap() {
+        assert_eq!(event.organization_id, app.org.org_id);
         seen.push((
             event.path,
             event.event,
@@ -42,7 +43,7 @@ async fn writes_publish_one_event_per_record() {
     ];
     let expected: Vec<_> = expected
         .iter()
-        .map(|(p, e, n)| (p.to_string(), *e, n.to_string()))
+        .map(|(p, e, n)| (p.to_string(), e.to_string(), n.to_string()))
         .collect();
     assert_eq!(seen, expected);
 }
@@ -52,17 +53,16 @@ async fn writes_publish_one_event_per_record() {
 #[actix_web::test]
 async fn events_carry_no_secret() {
     let app = spawn_app().await;
-    let mut events = app.registry.subscribe();
     let created = app.create("/api-keys", json!({"name": "ci"})).await;
     let key = created["key"].as_str().expect("the creator sees the key");
     let token = app.login(&app.org.email, "admin-password").await;
     let mut seen = 0;
-    while let Ok(event) = events.try_recv() {
+    for event in outbox::after(&app.db, None, None, 0, 1000).await.unwrap() {
         seen += 1;
         let text = event.data.to_string();
         assert!(!text.contains(key), "{}: {text}", event.path);
         assert!(!text.contains(&token), "{}: {text}", event.path);
-        assert!(event.tenant_id.is_some());
+        assert_eq!(event.organization_id, app.org.org_id);
     }
     assert_eq!(seen, 1, "the key's created event, without the key");
 }

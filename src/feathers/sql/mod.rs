@@ -15,7 +15,7 @@ use sea_orm::sea_query::{
     Alias, BinOper, Condition, Expr, ExprTrait, Func, LikeExpr, NullOrdering, Order,
     Query as SqlQuery, SelectStatement, SimpleExpr,
 };
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryResult, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, QueryResult};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -110,31 +110,15 @@ impl Service for SqlService {
         self._get(&self.db, id, params).await
     }
     async fn create(&self, data: Value, params: &Params) -> Result<Value> {
-        let txn = self.db.begin().await?;
-        let result = self._create(&txn, data, params).await?;
-        txn.commit().await?;
-        Ok(result)
+        self._create(params.txn().await?, data, params).await
     }
     async fn update(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {
-        let txn = self.db.begin().await?;
-        let result = self
-            ._patch(&txn, id, data, params, WriteMode::Update)
-            .await?;
-        txn.commit().await?;
-        Ok(result)
+        (self._patch(params.txn().await?, id, data, params, WriteMode::Update)).await
     }
     async fn patch(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {
-        let txn = self.db.begin().await?;
-        let result = self
-            ._patch(&txn, id, data, params, WriteMode::Patch)
-            .await?;
-        txn.commit().await?;
-        Ok(result)
+        (self._patch(params.txn().await?, id, data, params, WriteMode::Patch)).await
     }
     async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
-        let txn = self.db.begin().await?;
-        let result = self._remove(&txn, id, params).await?;
-        txn.commit().await?;
-        Ok(result)
+        self._remove(params.txn().await?, id, params).await
     }
 }

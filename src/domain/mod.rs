@@ -1,0 +1,7 @@
+//! The domain: one module per aggregate, with its typed commands and records, its
+//! rules and the only SQL that writes its tables; and the unit of work every
+//! change runs in. Nothing here knows HTTP or the services.
+
+pub mod unit_of_work;
+
+pub use unit_of_work::{Actor, UnitOfWork};
