@@ -24,6 +24,8 @@ pub struct Application {
     server: Server,
     pub db: DatabaseConnection,
     pub registry: Arc<Registry>,
+    /// What this instance's other writers (jobs, webhooks) start units of work from.
+    pub units: crate::domain::Units,
     /// How this instance runs the `system` queue's jobs.
     jobs: WorkerConfig,
     /// For the job workers' own NOTIFY connection.
@@ -122,7 +124,8 @@ impl Application {
             ),
         });
         let mut registry = Registry::new();
-        crate::services::register(&mut registry, &db, &auth, settings.conformance_fixture);
+        let units =
+            crate::services::register(&mut registry, &db, &auth, settings.conformance_fixture);
         registry.add_cache("principals", auth.clone());
         let registry = Arc::new(registry);
         let state = web::Data::new(RestState {
@@ -184,6 +187,7 @@ impl Application {
             server,
             db,
             registry,
+            units,
             jobs,
             database_url: settings.database_url.clone(),
         })

@@ -2,6 +2,11 @@
 //! rules and the only SQL that writes its tables; and the unit of work every
 //! change runs in. Nothing here knows HTTP or the services.
 
+pub mod contacts;
+pub mod conversations;
+pub mod messages;
+pub mod records;
 pub mod unit_of_work;
 
-pub use unit_of_work::{Actor, UnitOfWork};
+pub use records::Readers;
+pub use unit_of_work::{Actor, UnitOfWork, Units};

@@ -4,6 +4,7 @@
 //! the same transaction, then wakes the dispatchers and, if it enqueued any, the
 //! job workers. Dropped without a commit, it rolls everything back, events included.
 
+use super::records::Readers;
 use crate::events::{self, Pending};
 use crate::feathers::{
     Around, Context, FeathersError, Method, Next, Params, Principal, Result, Unit,
@@ -51,29 +52,46 @@ impl Actor {
     }
 }
 
-pub struct UnitOfWork {
-    db: DatabaseConnection,
-    txn: OnceCell<DatabaseTransaction>,
-    organization: Option<i64>,
-    actor: Actor,
-    events: Mutex<Vec<Pending>>,
-    enqueued: AtomicBool,
+/// What every unit of work starts from: the database and the read adapters its
+/// events read records through. Every writer holds one.
+#[derive(Clone)]
+pub struct Units {
+    pub db: DatabaseConnection,
+    pub readers: Readers,
 }
 
-impl UnitOfWork {
+impl Units {
     /// A unit for `organization` (`None`: a change no tenant owns, which records no
     /// event). The transaction begins at the first statement.
-    pub fn new(db: &DatabaseConnection, organization: Option<i64>, actor: Actor) -> Self {
-        Self {
-            db: db.clone(),
+    pub fn begin(&self, organization: Option<i64>, actor: Actor) -> UnitOfWork {
+        UnitOfWork {
+            db: self.db.clone(),
+            readers: self.readers.clone(),
             txn: OnceCell::new(),
             organization,
             actor,
             events: Mutex::new(Vec::new()),
             enqueued: AtomicBool::new(false),
+            after_commit: Mutex::new(Vec::new()),
         }
     }
+}
 
+/// What runs once a unit has committed (a cache that must not keep what it changed).
+type AfterCommit = Box<dyn FnOnce() + Send>;
+
+pub struct UnitOfWork {
+    db: DatabaseConnection,
+    readers: Readers,
+    txn: OnceCell<DatabaseTransaction>,
+    organization: Option<i64>,
+    actor: Actor,
+    events: Mutex<Vec<Pending>>,
+    enqueued: AtomicBool,
+    after_commit: Mutex<Vec<AfterCommit>>,
+}
+
+impl UnitOfWork {
     /// The unit of work a call runs in.
     pub fn of(params: &Params) -> Result<&UnitOfWork> {
         params
@@ -111,11 +129,40 @@ impl UnitOfWork {
             });
     }
 
+    /// Records `event` on `path` for a method's result, unless this unit's own code
+    /// already recorded that record (it records the fuller one: as `get` shows it).
+    pub fn record_result(&self, path: &str, event: &'static str, data: Value) {
+        let id = data.get("id").and_then(Value::as_i64);
+        let seen = id.is_some_and(|id| {
+            (self.events.lock().unwrap_or_else(|e| e.into_inner()).iter())
+                .any(|e| e.path == path && e.data.get("id").and_then(Value::as_i64) == Some(id))
+        });
+        if !seen {
+            self.record(path, event, data);
+        }
+    }
+
+    /// Records `event` on `path` for the records with these ids, read now (in this
+    /// unit's transaction) through the path's read adapter.
+    pub async fn record_read(&self, path: &str, event: &'static str, ids: &[i64]) -> Result<()> {
+        if self.organization.is_none() || ids.is_empty() {
+            return Ok(());
+        }
+        let records = self.readers.read(self.conn().await?, path, ids).await?;
+        self.record_all(path, event, records);
+        Ok(())
+    }
+
     /// Records `event` on `path` for each of `records`.
     pub fn record_all(&self, path: &str, event: &'static str, records: Vec<Value>) {
         for data in records {
             self.record(path, event, data);
         }
+    }
+
+    /// Runs `f` once this unit has committed (never if it rolls back).
+    pub fn after_commit(&self, f: impl FnOnce() + Send + 'static) {
+        (self.after_commit.lock().unwrap_or_else(|e| e.into_inner())).push(Box::new(f));
     }
 
     /// Enqueues a job in this unit's transaction; its worker wakes at commit.
@@ -144,6 +191,9 @@ impl UnitOfWork {
         if self.enqueued.load(Ordering::Relaxed) {
             crate::jobs::wake();
         }
+        for f in std::mem::take(&mut *self.after_commit.lock().unwrap_or_else(|e| e.into_inner())) {
+            f();
+        }
         Ok(last)
     }
 }
@@ -154,7 +204,7 @@ impl Unit for UnitOfWork {
         UnitOfWork::conn(self).await
     }
     fn record(&self, path: &str, event: &'static str, data: Value) {
-        UnitOfWork::record(self, path, event, data)
+        UnitOfWork::record_result(self, path, event, data)
     }
     fn as_any(&self) -> &dyn std::any::Any {
         self
@@ -164,13 +214,11 @@ impl Unit for UnitOfWork {
 /// The app's around hook for every write: the call runs in a unit of work of the
 /// caller's organization, committed when it succeeds and rolled back when it fails.
 /// A call made inside another's unit (an internal call) joins it.
-pub struct InUnitOfWork {
-    pub db: DatabaseConnection,
-}
+pub struct InUnitOfWork(pub Units);
 
 impl InUnitOfWork {
-    pub fn hook(db: &DatabaseConnection) -> Arc<dyn Around> {
-        Arc::new(Self { db: db.clone() })
+    pub fn hook(units: &Units) -> Arc<dyn Around> {
+        Arc::new(Self(units.clone()))
     }
     pub const METHODS: &'static [Method] = Method::WRITES;
 }
@@ -185,7 +233,7 @@ impl Around for InUnitOfWork {
             Some(p) => (Some(p.tenant_id), Actor::of(p)),
             None => (None, Actor::System),
         };
-        let unit = Arc::new(UnitOfWork::new(&self.db, organization, actor));
+        let unit = Arc::new(self.0.begin(organization, actor));
         ctx.params.unit = Some(unit.clone());
         let outcome = next.run(ctx).await;
         ctx.params.unit = None;

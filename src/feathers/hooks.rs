@@ -72,6 +72,8 @@ pub struct Context {
     pub params: Params,
     /// Set by the service, or by a hook that answers in its place.
     pub result: Option<Value>,
+    /// A create the service says stores nothing (its status is not 201: a preview).
+    pub dry_run: bool,
 }
 
 /// Runs around the rest of the chain: call `next.run(ctx)` to go on (or not, to answer

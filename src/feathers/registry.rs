@@ -203,6 +203,7 @@ impl ServiceHandle<'_> {
             data,
             params: params.clone(),
             result: None,
+            dry_run: method == Method::Create && self.service.create_status(params) != 201,
         };
         Next {
             around: &around,

@@ -14,7 +14,8 @@ use std::any::Any;
 pub trait Unit: Send + Sync {
     /// The transaction, begun at its first use.
     async fn conn(&self) -> Result<&DatabaseTransaction>;
-    /// Records `event` on `path` for one record, as it is now.
+    /// Records `event` on `path` for one record of a method's result (unless the
+    /// app's code already recorded that record in this unit).
     fn record(&self, path: &str, event: &'static str, data: Value);
     /// The app's own type behind this trait.
     fn as_any(&self) -> &dyn Any;

@@ -1,12 +1,13 @@
 //! Composing an outgoing message from a composer's body: load the conversation,
 //! render a canned reply, check the channel's rules, turn it into the channel's
-//! wire payload, and produce the [`Draft`] to store.
+//! wire payload, and produce the [`NewMessage`] to store.
 
 use super::placeholders::{self, Values};
-use super::store::Draft;
 use crate::channels::rules::{MediaCheck, OutgoingCheck, check_outgoing};
 use crate::channels::transform::{self, MediaRef, Outgoing, SEND_STYLES};
 use crate::channels::{Channel, MessageType};
+pub use crate::domain::conversations::ConversationRow;
+use crate::domain::messages::NewMessage;
 use crate::feathers::schema::check_json_size;
 use crate::feathers::{FeathersError, Principal, Result};
 use chrono::{DateTime, Utc};
@@ -201,51 +202,6 @@ fn check_predefined_media(url: &str, org: i64) -> Result<()> {
     check_file_key("media_url", key, &format!("org/{org}/"))
 }
 
-/// The conversation a message goes to.
-#[derive(Debug, Clone)]
-pub struct ConversationRow {
-    pub id: i64,
-    pub organization_id: i64,
-    pub channel: String,
-    pub contact_id: i64,
-    pub external_id: Option<String>,
-    pub last_inbound_at: Option<DateTime<Utc>>,
-}
-
-/// The caller's live conversation with this id; 404 otherwise (another organization's too).
-pub async fn load_conversation<C: ConnectionTrait>(
-    conn: &C,
-    org: i64,
-    id: i64,
-) -> Result<ConversationRow> {
-    let cols = [
-        "id",
-        "organization_id",
-        "channel",
-        "contact_id",
-        "external_id",
-        "last_inbound_at",
-    ];
-    let mut q = Query::select();
-    q.columns(cols.map(Alias::new))
-        .from(Alias::new("conversations"))
-        .and_where(Expr::col(Alias::new("id")).eq(id))
-        .and_where(Expr::col(Alias::new("organization_id")).eq(org))
-        .and_where(Expr::col(Alias::new("deleted_at")).is_null());
-    let row = conn
-        .query_one(&q)
-        .await?
-        .ok_or_else(|| FeathersError::no_record(id))?;
-    Ok(ConversationRow {
-        id: row.try_get("", "id")?,
-        organization_id: row.try_get("", "organization_id")?,
-        channel: row.try_get("", "channel")?,
-        contact_id: row.try_get("", "contact_id")?,
-        external_id: row.try_get("", "external_id")?,
-        last_inbound_at: row.try_get("", "last_inbound_at")?,
-    })
-}
-
 /// One row as strings by column name (nulls as `None`).
 async fn strings<C: ConnectionTrait>(
     conn: &C,
@@ -291,7 +247,7 @@ pub async fn outgoing<C: ConnectionTrait>(
     conn: &C,
     body: &Body,
     ctx: &Context<'_>,
-) -> Result<Draft> {
+) -> Result<NewMessage> {
     let org = ctx.principal.tenant_id;
     let conv = ctx.conversation;
     let contact = strings(
@@ -490,7 +446,7 @@ pub async fn outgoing<C: ConnectionTrait>(
     })
     .map_err(|e| FeathersError::invalid(e.field, e.message))?;
     let note = message_type == MessageType::Note;
-    Ok(Draft {
+    Ok(NewMessage {
         organization_id: org,
         conversation_id: conv.id,
         channel: ctx.channel.as_str().to_string(),

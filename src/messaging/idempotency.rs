@@ -3,7 +3,8 @@
 //! Keys live per caller (organization and user) for 24 hours, then are purged; the
 //! saved answer is written in the same transaction as the work it describes.
 
-use crate::feathers::{FeathersError, Params, Result};
+use crate::feathers::{Around, Context, FeathersError, Next, Params, Result};
+use async_trait::async_trait;
 use chrono::{Duration, Utc};
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
@@ -27,6 +28,41 @@ impl Caller {
             organization_id: principal.tenant_id,
             user_id: principal.user_id,
         })
+    }
+}
+
+/// The app's around hook on every create: with an `Idempotency-Key`, a replay
+/// answers the saved result (nothing runs, nothing is recorded), a new key runs the
+/// create and saves its answer in the same unit of work. The key covers the path,
+/// the query and the body. A create without a caller (a login) has no keys, and a
+/// dry run neither uses nor answers one.
+pub struct IdempotentCreate;
+
+#[async_trait]
+impl Around for IdempotentCreate {
+    async fn run(&self, ctx: &mut Context, next: Next<'_>) -> Result<()> {
+        let (Some(_), Some(key), false) = (&ctx.params.principal, key(&ctx.params)?, ctx.dry_run)
+        else {
+            return next.run(ctx).await;
+        };
+        let caller = Caller::of(&ctx.params)?;
+        let request = format!("{}?{}", ctx.path, ctx.params.query);
+        let hash = request_hash(&request, ctx.data.as_ref().unwrap_or(&Value::Null));
+        if let Some(saved) = replay(ctx.params.txn().await?, caller, &key, &hash).await? {
+            ctx.result = Some(saved);
+            return Ok(());
+        }
+        next.run(ctx).await?;
+        let result = ctx.result.as_ref().unwrap_or(&Value::Null);
+        save(
+            ctx.params.txn().await?,
+            caller,
+            &key,
+            &ctx.path,
+            &hash,
+            result,
+        )
+        .await
     }
 }
 

@@ -1,14 +1,14 @@
 //! `/api-keys`: machine keys for integrations, created by an admin. The key is in
 //! the create answer only; the server keeps its hash.
 
-use crate::auth::{SharedAuth, api_key, require_admin};
+use crate::auth::{SharedAuth, api_key};
 use crate::feathers::sql::WriteMode;
 use crate::feathers::{
     Direction, FeathersError, Field, FieldType, Id, Params, Result, Schema, Service, SqlOptions,
     SqlService, Typed,
 };
 use async_trait::async_trait;
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
 
 pub fn schema() -> Schema {
@@ -63,25 +63,23 @@ impl Service for ApiKeysService {
         &["key"]
     }
     async fn find(&self, params: &Params) -> Result<Value> {
-        require_admin(params)?;
         self.0.find(params).await
     }
     async fn get(&self, id: &Id, params: &Params) -> Result<Value> {
-        require_admin(params)?;
         self.0.get(id, params).await
     }
     /// Creates a key for `user_id` (default: the caller), a user of the same organization.
     async fn create(&self, data: Value, params: &Params) -> Result<Value> {
-        let principal = require_admin(params)?;
+        let principal = params.principal()?;
         if data.is_array() {
             return Err(FeathersError::method_not_allowed(
                 "Can not create multiple entries",
             ));
         }
-        let txn = self.0.db.begin().await?;
+        let txn = params.txn().await?;
         let mut fields = self
             .0
-            .validate_write(&txn, &data, WriteMode::Create, params)
+            .validate_write(txn, &data, WriteMode::Create, params)
             .await?;
         if !fields.iter().any(|(f, _)| f.name == "user_id") {
             let field = self.0.schema().field("user_id").expect("user_id field");
@@ -92,14 +90,12 @@ impl Service for ApiKeysService {
             ("key_hash", api_key::hash(&key).into()),
             ("key_prefix", api_key::prefix(&key).into()),
         ];
-        let id = self.0.insert(&txn, &fields, &extra, params).await?;
-        let mut record = self.0._get(&txn, &id.to_string(), params).await?;
-        txn.commit().await?;
+        let id = self.0.insert(txn, &fields, &extra, params).await?;
+        let mut record = self.0._get(txn, &id.to_string(), params).await?;
         record["key"] = json!(key);
         Ok(record)
     }
     async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
-        require_admin(params)?;
         let removed = self.0.remove(id, params).await?;
         self.1.cache.clear();
         Ok(removed)

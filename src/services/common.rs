@@ -6,8 +6,8 @@ use crate::feathers::sql::parse_id;
 use crate::feathers::{
     Direction, FeathersError, Field, FieldType, Id, Params, Result, Schema, SqlOptions, SqlService,
 };
+use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, LockType, Query};
-use sea_orm::{ConnectionTrait, TransactionTrait};
 use serde_json::Value;
 
 pub use crate::apex::{PAGE_DEFAULT, PAGE_MAX};
@@ -118,11 +118,9 @@ pub async fn patch_owned(
     owner_field: &str,
 ) -> Result<Value> {
     let key = single(id, "patch")?.to_string();
-    let txn = sql.db.begin().await?;
-    require_owner_or_admin(&txn, sql, &key, params, owner_field).await?;
-    let result = sql._patch(&txn, id, data, params, WriteMode::Patch).await?;
-    txn.commit().await?;
-    Ok(result)
+    let txn = params.txn().await?;
+    require_owner_or_admin(txn, sql, &key, params, owner_field).await?;
+    sql._patch(txn, id, data, params, WriteMode::Patch).await
 }
 
 /// Removes a record that only its owner or an admin may remove: check and delete in one transaction.
@@ -133,9 +131,7 @@ pub async fn remove_owned(
     owner_field: &str,
 ) -> Result<Value> {
     let key = single(id, "remove")?.to_string();
-    let txn = sql.db.begin().await?;
-    require_owner_or_admin(&txn, sql, &key, params, owner_field).await?;
-    let result = sql._remove(&txn, id, params).await?;
-    txn.commit().await?;
-    Ok(result)
+    let txn = params.txn().await?;
+    require_owner_or_admin(txn, sql, &key, params, owner_field).await?;
+    sql._remove(txn, id, params).await
 }

@@ -2,13 +2,15 @@
 //! their tags as `tag_ids` (written as a whole list, read embedded).
 
 use super::common::{records_mut, selected, single, tenant_options, tenant_schema};
+use crate::domain::UnitOfWork;
+use crate::domain::contacts::{self, ContactId};
 use crate::feathers::sql::{VirtualFilters, WriteMode};
 use crate::feathers::{
     FeathersError, Field, FieldType, Id, Params, Principal, Result, Service, SqlService, Typed,
 };
 use async_trait::async_trait;
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -135,57 +137,13 @@ impl ContactsService {
         }
         Ok(())
     }
+}
 
-    /// Checks `tag_ids` (a list of this organization's tag ids) and, for an existing
-    /// contact, replaces its tags with them.
-    async fn write_tags<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        contact: i64,
-        tags: &Value,
-        params: &Params,
-    ) -> Result<()> {
-        let org = params.principal()?.tenant_id;
-        let ids: BTreeSet<i64> = tags
-            .as_array()
-            .and_then(|a| a.iter().map(Value::as_i64).collect::<Option<BTreeSet<_>>>())
-            .ok_or_else(|| FeathersError::invalid("tag_ids", "must be an array of tag ids"))?;
-        if !ids.is_empty() {
-            let mut q = Query::select();
-            q.expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
-                .from(Alias::new("tags"))
-                .and_where(Expr::col(Alias::new("organization_id")).eq(org))
-                .and_where(Expr::col(Alias::new("id")).is_in(ids.iter().copied()));
-            let found: i64 = conn
-                .query_one(&q)
-                .await?
-                .map(|r| r.try_get("", "n"))
-                .transpose()?
-                .unwrap_or(0);
-            if found != ids.len() as i64 {
-                return Err(FeathersError::unprocessable(
-                    "tag_ids names a tag that does not exist in this organization",
-                )
-                .with_data(json!({ "rule": "reference_in_organization", "field": "tag_ids" })));
-            }
-        }
-        let mut delete = Query::delete();
-        delete
-            .from_table(Alias::new("contact_tags"))
-            .and_where(Expr::col(Alias::new("contact_id")).eq(contact));
-        conn.execute(&delete).await?;
-        if !ids.is_empty() {
-            let mut insert = Query::insert();
-            insert
-                .into_table(Alias::new("contact_tags"))
-                .columns(["organization_id", "contact_id", "tag_id"].map(Alias::new));
-            for tag in ids {
-                insert.values_panic([org.into(), contact.into(), tag.into()]);
-            }
-            conn.execute(&insert).await?;
-        }
-        Ok(())
-    }
+/// `tag_ids` as a set of ids (400 unless an array of integers).
+fn tag_ids(tags: &Value) -> Result<BTreeSet<i64>> {
+    tags.as_array()
+        .and_then(|a| a.iter().map(Value::as_i64).collect::<Option<BTreeSet<_>>>())
+        .ok_or_else(|| FeathersError::invalid("tag_ids", "must be an array of tag ids"))
 }
 
 #[async_trait]
@@ -207,74 +165,51 @@ impl Service for ContactsService {
             ));
         }
         let principal = params.principal()?;
-        let txn = self.0.db.begin().await?;
+        let uow = UnitOfWork::of(params)?;
+        let txn = uow.conn().await?;
+        let tags = data.get("tag_ids").map(tag_ids).transpose()?;
         let fields = self
             .0
-            .validate_write(&txn, &data, WriteMode::Create, params)
+            .validate_write(txn, &data, WriteMode::Create, params)
             .await?;
         let id = self
             .0
             .insert(
-                &txn,
+                txn,
                 &fields,
                 &[("created_by_user_id", principal.user_id.into())],
                 params,
             )
             .await?;
-        if let Some(tags) = data.get("tag_ids") {
-            self.write_tags(&txn, id, tags, params).await?;
+        if let Some(tags) = tags {
+            contacts::set_tags(uow, principal.tenant_id, ContactId(id), &tags).await?;
         }
-        let mut record = self.0._get(&txn, &id.to_string(), params).await?;
-        self.embed_tags(&txn, &mut record, params).await?;
-        txn.commit().await?;
+        let mut record = self.0._get(txn, &id.to_string(), params).await?;
+        self.embed_tags(txn, &mut record, params).await?;
         Ok(record)
     }
     async fn patch(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {
-        let contact = single(id, "patch")?;
-        let txn = self.0.db.begin().await?;
+        let contact = ContactId(single(id, "patch")?);
+        let org = params.principal()?.tenant_id;
+        let uow = UnitOfWork::of(params)?;
+        let txn = uow.conn().await?;
+        let tags = data.get("tag_ids").map(tag_ids).transpose()?;
         let mut record = self
             .0
-            ._patch(&txn, id, data.clone(), params, WriteMode::Patch)
+            ._patch(txn, id, data, params, WriteMode::Patch)
             .await?;
-        if let Some(tags) = data.get("tag_ids") {
-            self.write_tags(&txn, contact, tags, params).await?;
+        if let Some(tags) = tags {
+            contacts::set_tags(uow, org, contact, &tags).await?;
         }
-        self.embed_tags(&txn, &mut record, params).await?;
-        txn.commit().await?;
+        self.embed_tags(txn, &mut record, params).await?;
+        contacts::conversations_follow(uow, org, contact).await?;
         Ok(record)
     }
     /// Removes a contact that has no conversations (409 otherwise: remove those first).
     async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
-        let contact = single(id, "remove")?;
-        let org = params.principal()?.tenant_id;
-        let txn = self.0.db.begin().await?;
-        // Lock the contact first: a conversation created for it meanwhile (its foreign
-        // key check takes a share lock on this row) waits for this removal, then fails,
-        // instead of being deleted with the contact unseen.
-        if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
-            let mut lock = Query::select();
-            lock.column(Alias::new("id"))
-                .from(Alias::new("contacts"))
-                .and_where(Expr::col(Alias::new("id")).eq(contact))
-                .and_where(Expr::col(Alias::new("organization_id")).eq(org))
-                .lock(sea_orm::sea_query::LockType::Update);
-            txn.query_one(&lock).await?;
-        }
-        let mut q = Query::select();
-        q.column(Alias::new("id"))
-            .from(Alias::new("conversations"))
-            .and_where(Expr::col(Alias::new("contact_id")).eq(contact))
-            .and_where(Expr::col(Alias::new("organization_id")).eq(params.principal()?.tenant_id))
-            .and_where(Expr::col(Alias::new("deleted_at")).is_null())
-            .limit(1);
-        if txn.query_one(&q).await?.is_some() {
-            return Err(FeathersError::conflict(
-                "The contact has conversations; remove them first",
-            )
-            .with_data(json!({ "rule": "contact_has_conversations", "contact_id": contact })));
-        }
-        let record = self.0._remove(&txn, id, params).await?;
-        txn.commit().await?;
-        Ok(record)
+        let contact = ContactId(single(id, "remove")?);
+        let uow = UnitOfWork::of(params)?;
+        contacts::check_removable(uow, params.principal()?.tenant_id, contact).await?;
+        self.0._remove(uow.conn().await?, id, params).await
     }
 }

@@ -9,7 +9,7 @@ use crate::feathers::{
     FeathersError, Field, FieldType, Id, Params, Query, Result, Service, SqlService,
 };
 use async_trait::async_trait;
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 use serde_json::Value;
 
 pub fn schema() -> crate::feathers::Schema {
@@ -103,22 +103,21 @@ impl Service for ConversationViewsService {
             ));
         }
         check_query(&data, params)?;
-        let txn = self.0.db.begin().await?;
+        let txn = params.txn().await?;
         let fields = self
             .0
-            .validate_write(&txn, &data, WriteMode::Create, params)
+            .validate_write(txn, &data, WriteMode::Create, params)
             .await?;
         let id = self
             .0
             .insert(
-                &txn,
+                txn,
                 &fields,
                 &[("owner_user_id", params.principal()?.user_id.into())],
                 params,
             )
             .await?;
-        let record = self.0._get(&txn, &id.to_string(), params).await?;
-        txn.commit().await?;
+        let record = self.0._get(txn, &id.to_string(), params).await?;
         Ok(record)
     }
     async fn patch(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {

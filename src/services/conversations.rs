@@ -6,23 +6,23 @@
 use super::common::{PAGE_DEFAULT, PAGE_MAX, single};
 use super::contacts::tagged;
 use super::conversation_counts::ConversationCounter;
-use crate::auth::require_admin;
+use crate::domain::UnitOfWork;
+use crate::domain::conversations::{self, ConversationId, ConversationPatch, Status};
 use crate::feathers::schema::Embed;
-use crate::feathers::sql::{VirtualFilters, WriteMode, missing_reference};
+use crate::feathers::sql::{VirtualFilters, WriteMode};
 use crate::feathers::{
     Direction, FeathersError, Field, FieldType, Filter, Id, JsonText, Params, Principal, Result,
     Schema, Service, SqlOptions, SqlService, Typed,
 };
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, LikeExpr, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
 /// The channels, by their wire names (one vocabulary: `channels::Channel`).
 pub const CHANNELS: &[&str] = &crate::channels::Channel::NAMES;
-pub const STATUSES: &[&str] = &["open", "closed"];
+pub const STATUSES: &[&str] = &Status::NAMES;
 /// `searchTerm` needs at least this many characters.
 pub const SEARCH_MIN: usize = 2;
 /// Up to this many matching contacts, a search is run as a list of contact ids.
@@ -281,64 +281,6 @@ impl ConversationsService {
         }
         Ok(params)
     }
-
-    /// Keeps pipeline and stage consistent on the typed, reference-checked fields of a
-    /// patch: a stage implies its pipeline; a new pipeline clears a stage of another.
-    async fn pipeline_rules<'s, C: ConnectionTrait>(
-        &'s self,
-        conn: &C,
-        conversation: i64,
-        fields: &mut Vec<(&'s Field, Typed)>,
-        org: i64,
-    ) -> Result<()> {
-        let typed = |fields: &[(&Field, Typed)], name: &str| {
-            fields
-                .iter()
-                .find(|(f, _)| f.name == name)
-                .map(|(_, v)| v.clone())
-        };
-        let schema = self.0.schema();
-        let set = |fields: &mut Vec<(&'s Field, Typed)>, name: &str, value: Typed| {
-            fields.retain(|(f, _)| f.name != name);
-            fields.push((schema.field(name).expect("conversation field"), value));
-        };
-        match (
-            typed(fields, "pipeline_stage_id"),
-            typed(fields, "pipeline_id"),
-        ) {
-            (Some(Typed::Int(stage)), pipeline) => {
-                let stage_pipeline = stage_pipeline(conn, org, stage)
-                    .await?
-                    .ok_or_else(|| missing_reference("pipeline_stage_id", stage))?;
-                match pipeline {
-                    None => set(fields, "pipeline_id", Typed::Int(stage_pipeline)),
-                    Some(Typed::Int(p)) if p == stage_pipeline => {}
-                    Some(p) => {
-                        return Err(FeathersError::unprocessable("pipeline_stage_id is not a stage of pipeline_id").with_data(
-                            json!({ "rule": "stage_in_pipeline", "pipeline_id": p.to_json(), "pipeline_stage_id": stage, "stage_pipeline_id": stage_pipeline }),
-                        ));
-                    }
-                }
-            }
-            (None, Some(Typed::Null)) => set(fields, "pipeline_stage_id", Typed::Null),
-            (None, Some(Typed::Int(p))) => {
-                let mut q = Query::select();
-                q.column(Alias::new("pipeline_id"))
-                    .from(Alias::new("conversations"))
-                    .and_where(Expr::col(Alias::new("id")).eq(conversation))
-                    .and_where(Expr::col(Alias::new("organization_id")).eq(org));
-                let current: Option<i64> = match conn.query_one(&q).await? {
-                    Some(row) => row.try_get("", "pipeline_id")?,
-                    None => None,
-                };
-                if current != Some(p) {
-                    set(fields, "pipeline_stage_id", Typed::Null);
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
 }
 
 /// Applies a saved view's query to a request's: its filters are ANDed with the
@@ -383,19 +325,6 @@ async fn load_view_query<C: ConnectionTrait>(conn: &C, org: i64, id: i64) -> Res
         .transpose()?)
 }
 
-async fn stage_pipeline<C: ConnectionTrait>(conn: &C, org: i64, stage: i64) -> Result<Option<i64>> {
-    let mut q = Query::select();
-    q.column(Alias::new("pipeline_id"))
-        .from(Alias::new("pipeline_stages"))
-        .and_where(Expr::col(Alias::new("id")).eq(stage))
-        .and_where(Expr::col(Alias::new("organization_id")).eq(org));
-    Ok(conn
-        .query_one(&q)
-        .await?
-        .map(|r| r.try_get("", "pipeline_id"))
-        .transpose()?)
-}
-
 #[async_trait]
 impl Service for ConversationsService {
     async fn find(&self, params: &Params) -> Result<Value> {
@@ -411,82 +340,87 @@ impl Service for ConversationsService {
         self.0._get(&self.0.db, id, &params).await
     }
     async fn patch(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {
-        let conversation = single(id, "patch")?;
+        let conversation = ConversationId(single(id, "patch")?);
         let params = self.resolve_view(params).await?;
         if !data.is_object() {
             return Err(FeathersError::bad_request("The body must be a JSON object"));
         }
-        let txn = self.0.db.begin().await?;
-        let mut fields = self
-            .0
-            .validate_write(&txn, &data, WriteMode::Patch, &params)
-            .await?;
+        let command = command(&self.0.validate_data(&data, WriteMode::Patch, &params)?)?;
+        let uow = UnitOfWork::of(&params)?;
+        let query = self.0.parse_query(&params)?;
+        if !query.filters.is_empty() {
+            // A patch with a query changes the record only if it matches (Feathers).
+            self.0
+                ._get(uow.conn().await?, &conversation.0.to_string(), &params)
+                .await?;
+        }
         let org = params.principal()?.tenant_id;
-        self.pipeline_rules(&txn, conversation, &mut fields, org)
+        if conversations::patch(uow, org, &[conversation], &command)
+            .await?
+            .is_empty()
+        {
+            return Err(FeathersError::no_record(conversation.0));
+        }
+        let select = query.select.as_deref();
+        let answer = self
+            .0
+            .read_by_ids(uow.conn().await?, &[conversation.0], select)
             .await?;
-        let result = self.0.patch_fields(&txn, id, &fields, &params).await?;
-        txn.commit().await?;
-        Ok(result)
+        answer
+            .into_iter()
+            .next()
+            .ok_or_else(|| FeathersError::no_record(conversation.0))
     }
-    /// Soft delete (admins only): the conversation disappears from every service.
+    /// Soft delete (admins only, a hook): the conversation and its messages disappear
+    /// from every service.
     async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
-        require_admin(params)?;
-        let conversation = single(id, "remove")?;
+        let conversation = ConversationId(single(id, "remove")?);
         let params = self.resolve_view(params).await?;
-        let txn = self.0.db.begin().await?;
-        let result = self.0._remove(&txn, id, &params).await?;
-        // Its messages go with it: invisible to every service from now on.
-        let mut messages = Query::update();
-        messages
-            .table(Alias::new("messages"))
-            .value(Alias::new("deleted_at"), Utc::now())
-            .and_where(Expr::col(Alias::new("conversation_id")).eq(conversation))
-            .and_where(Expr::col(Alias::new("organization_id")).eq(params.principal()?.tenant_id))
-            .and_where(Expr::col(Alias::new("deleted_at")).is_null());
-        txn.execute(&messages).await?;
-        txn.commit().await?;
-        Ok(result)
+        let uow = UnitOfWork::of(&params)?;
+        // The answer is the record as it was, shaped as asked (and 404 unless it matches).
+        let record = self
+            .0
+            ._get(uow.conn().await?, &conversation.0.to_string(), &params)
+            .await?;
+        conversations::remove(uow, params.principal()?.tenant_id, conversation).await?;
+        Ok(record)
     }
 }
 
-/// A new conversation (for ingest, imports and the seed): open, never interacted
-/// with but at its creation time. Answers its id.
-pub struct NewConversation<'a> {
-    pub organization_id: i64,
-    pub contact_id: i64,
-    pub channel: &'a str,
-    pub status: &'a str,
-    pub created_at: DateTime<Utc>,
-}
-
-pub async fn insert<C: ConnectionTrait>(conn: &C, new: &NewConversation<'_>) -> Result<i64> {
-    let mut q = Query::insert();
-    q.into_table(Alias::new("conversations"))
-        .columns(
-            [
-                "organization_id",
-                "contact_id",
-                "channel",
-                "status",
-                "last_interaction_at",
-                "created_at",
-                "updated_at",
-            ]
-            .map(Alias::new),
-        )
-        .values_panic([
-            new.organization_id.into(),
-            new.contact_id.into(),
-            new.channel.into(),
-            new.status.into(),
-            new.created_at.into(),
-            new.created_at.into(),
-            new.created_at.into(),
-        ])
-        .returning_col(Alias::new("id"));
-    let row = conn
-        .query_one(&q)
-        .await?
-        .ok_or_else(|| FeathersError::general("INSERT returned no id"))?;
-    Ok(row.try_get("", "id")?)
+/// A validated patch body as the domain's typed command.
+fn command(fields: &[(&Field, Typed)]) -> Result<ConversationPatch> {
+    let id = |v: &Typed| match v {
+        Typed::Int(n) => Some(*n),
+        _ => None,
+    };
+    let mut patch = ConversationPatch::default();
+    for (field, value) in fields {
+        match (field.name, value) {
+            ("status", Typed::Str(s)) => patch.status = Status::parse(s),
+            ("assigned_user_id", v) => patch.assigned_user_id = Some(id(v)),
+            ("assigned_ai_assistant_id", v) => patch.assigned_ai_assistant_id = Some(id(v)),
+            ("pipeline_id", v) => patch.pipeline_id = Some(id(v)),
+            ("pipeline_stage_id", v) => patch.pipeline_stage_id = Some(id(v)),
+            ("unread_count", Typed::Int(n)) => patch.unread_count = Some(*n),
+            ("ai_context_cut", Typed::Time(t)) => patch.ai_context_cut = Some(Some(*t)),
+            ("ai_context_cut", Typed::Null) => patch.ai_context_cut = Some(None),
+            ("ai_auto_assignment_disabled", Typed::Bool(b)) => {
+                patch.ai_auto_assignment_disabled = Some(*b)
+            }
+            ("ai_auto_assignment_disabled_reason", Typed::Str(s)) => {
+                patch.ai_auto_assignment_disabled_reason = Some(Some(s.clone()))
+            }
+            ("ai_auto_assignment_disabled_reason", Typed::Null) => {
+                patch.ai_auto_assignment_disabled_reason = Some(None)
+            }
+            ("blocked", Typed::Bool(b)) => patch.blocked = Some(*b),
+            (name, _) => {
+                return Err(FeathersError::invalid(
+                    name,
+                    "is not a field that can be written",
+                ));
+            }
+        }
+    }
+    Ok(patch)
 }

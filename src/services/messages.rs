@@ -5,55 +5,18 @@
 use crate::auth::ADMIN;
 use crate::channels::Channel;
 use crate::channels::rules::{MediaCheck, OutgoingCheck, check_outgoing};
-use crate::feathers::schema::parse_timestamp;
+use crate::domain::UnitOfWork;
+use crate::domain::conversations::{self, ConversationRow, NewConversation, Status};
+use crate::domain::messages::{self, MessageId, NewMessage};
 use crate::feathers::{FeathersError, Id, JsonText, Params, Result, Service, SqlService};
-use crate::messaging::compose::{self, Body, Context, ConversationRow};
-use crate::messaging::idempotency;
-use crate::messaging::store::{self, Draft};
+use crate::messaging::compose::{self, Body, Context};
+use crate::messaging::store;
 use crate::services::common::{check_reference, single};
-use crate::services::conversations::{self, NewConversation};
 use async_trait::async_trait;
 use chrono::Utc;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use serde_json::Value;
 use std::str::FromStr;
-
-/// A create that runs inside a transaction the caller opened.
-#[async_trait]
-pub trait TxCreate: Send + Sync {
-    async fn create_in(
-        &self,
-        txn: &DatabaseTransaction,
-        data: Value,
-        params: &Params,
-    ) -> Result<Value>;
-}
-
-/// Runs `svc.create_in` in one transaction, honouring `Idempotency-Key`.
-pub async fn idempotent_create(
-    db: &DatabaseConnection,
-    svc: &dyn TxCreate,
-    path: &str,
-    data: Value,
-    params: &Params,
-) -> Result<Value> {
-    let caller = idempotency::Caller::of(params)?;
-    let key = idempotency::key(params)?;
-    let hash = idempotency::request_hash(path, &data);
-    let txn = db.begin().await?;
-    if let Some(key) = &key
-        && let Some(saved) = idempotency::replay(&txn, caller, key, &hash).await?
-    {
-        return Ok(saved);
-    }
-    let result = svc.create_in(&txn, data, params).await?;
-    if let Some(key) = &key {
-        idempotency::save(&txn, caller, key, path, &hash, &result).await?;
-    }
-    txn.commit().await?;
-    Ok(result)
-}
 
 /// Which create a messages path offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +30,6 @@ pub struct MessagesService {
     pub sql: SqlService,
     pub channel: Channel,
     creates: Creates,
-    path: String,
 }
 
 impl MessagesService {
@@ -81,30 +43,26 @@ impl MessagesService {
             sql: SqlService::new(db, store::options(channel.as_str())),
             channel,
             creates,
-            path: format!("conversation-messages-{}", channel.as_str()),
         }
     }
 
-    /// Stores a draft, applies it to its conversation, and answers the stored record.
-    pub async fn store<C: ConnectionTrait>(
+    /// Stores a message (its conversation follows) and answers the stored record.
+    pub async fn store(
         &self,
-        conn: &C,
-        draft: &Draft,
+        uow: &UnitOfWork,
+        message: &NewMessage,
         params: &Params,
     ) -> Result<Value> {
-        let id = store::insert(conn, draft).await?;
-        store::apply_to_conversation(conn, draft).await?;
+        let MessageId(id) = messages::create(uow, message).await?;
         let mut read = params.clone();
         read.query = Value::Object(Default::default());
-        self.sql._get(conn, &id.to_string(), &read).await
+        self.sql
+            ._get(uow.conn().await?, &id.to_string(), &read)
+            .await
     }
 
-    async fn create_sms(
-        &self,
-        txn: &DatabaseTransaction,
-        body: Body,
-        params: &Params,
-    ) -> Result<Value> {
+    async fn create_sms(&self, uow: &UnitOfWork, body: Body, params: &Params) -> Result<Value> {
+        let txn = uow.conn().await?;
         body.only(&["send_style", "reply_to_message_id"])?;
         let principal = params.principal()?;
         body.check_organization(principal)?;
@@ -116,8 +74,8 @@ impl MessagesService {
             now: Utc::now(),
             initial_status: "queued",
         };
-        let draft = compose::outgoing(txn, &body, &ctx).await?;
-        self.store(txn, &draft, params).await
+        let message = compose::outgoing(txn, &body, &ctx).await?;
+        self.store(uow, &message, params).await
     }
 
     /// The caller's live conversation named by the body; 400 when it is of another channel.
@@ -130,8 +88,7 @@ impl MessagesService {
         let id = body
             .conversation_id
             .ok_or_else(|| FeathersError::invalid("conversation_id", "is required"))?;
-        let conversation =
-            compose::load_conversation(conn, params.principal()?.tenant_id, id).await?;
+        let conversation = conversations::load(conn, params.principal()?.tenant_id, id).await?;
         if conversation.channel != self.channel.as_str() {
             return Err(FeathersError::bad_request(format!(
                 "Conversation {id} is a {} conversation, not {}",
@@ -147,10 +104,11 @@ impl MessagesService {
     /// the system; an outbound message is delivered at once.
     async fn create_playground(
         &self,
-        txn: &DatabaseTransaction,
+        uow: &UnitOfWork,
         body: Body,
         params: &Params,
     ) -> Result<Value> {
+        let txn = uow.conn().await?;
         body.only(&[
             "contact_id",
             "sender_type",
@@ -165,30 +123,32 @@ impl MessagesService {
         check_reference(txn, params, "contact_id", contact_id, "contacts").await?;
         let org = principal.tenant_id;
         let now = Utc::now();
-        let conversation_id = match playground_conversation(txn, org, contact_id).await? {
-            Some(id) => id,
+        let conversation_id = match conversations::playground_of(txn, org, contact_id).await? {
+            Some(id) => id.0,
             None => {
                 let new = NewConversation {
-                    organization_id: org,
                     contact_id,
                     channel: "playground",
-                    status: "open",
+                    status: Status::Open,
                     created_at: now,
                 };
                 // One live playground conversation per contact (unique index, m0011): of
                 // two first messages at once, the later insert fails in its savepoint
                 // and the message joins the conversation the other created.
                 let savepoint = txn.begin().await?;
-                match conversations::insert(&savepoint, &new).await {
+                match conversations::insert(&savepoint, org, &new).await {
                     Ok(id) => {
                         savepoint.commit().await?;
-                        id
+                        uow.record_read(conversations::PATH, "created", &[id.0])
+                            .await?;
+                        id.0
                     }
                     Err(e) if e.kind == crate::feathers::error::ErrorKind::Conflict => {
                         savepoint.rollback().await?;
-                        playground_conversation(txn, org, contact_id)
+                        conversations::playground_of(txn, org, contact_id)
                             .await?
                             .ok_or(e)?
+                            .0
                     }
                     Err(e) => return Err(e),
                 }
@@ -200,8 +160,8 @@ impl MessagesService {
                 "is not this contact's playground conversation",
             ));
         }
-        let conversation = compose::load_conversation(txn, org, conversation_id).await?;
-        let draft = match body.sender_type.as_deref().unwrap_or("user") {
+        let conversation = conversations::load(txn, org, conversation_id).await?;
+        let message = match body.sender_type.as_deref().unwrap_or("user") {
             "user" => {
                 let ctx = Context {
                     channel: self.channel,
@@ -220,7 +180,7 @@ impl MessagesService {
                 ));
             }
         };
-        self.store(txn, &draft, params).await
+        self.store(uow, &message, params).await
     }
 }
 
@@ -238,7 +198,7 @@ fn inbound_draft(
     conversation: &ConversationRow,
     channel: Channel,
     now: chrono::DateTime<Utc>,
-) -> Result<Draft> {
+) -> Result<NewMessage> {
     use crate::channels::MessageType;
     let type_name = body.message_type.as_deref().unwrap_or("text");
     let message_type = MessageType::from_str(type_name).map_err(|_| {
@@ -263,7 +223,7 @@ fn inbound_draft(
         size: m["file_size"].as_u64().unwrap_or(0),
     });
     check_outgoing(channel, &check, now)?;
-    Ok(Draft {
+    Ok(NewMessage {
         organization_id: conversation.organization_id,
         conversation_id: conversation.id,
         channel: channel.as_str().to_string(),
@@ -281,46 +241,6 @@ fn inbound_draft(
         idempotency_key: None,
         created_at: now,
     })
-}
-
-async fn playground_conversation<C: ConnectionTrait>(
-    conn: &C,
-    org: i64,
-    contact: i64,
-) -> Result<Option<i64>> {
-    let mut q = Query::select();
-    q.column(Alias::new("id"))
-        .from(Alias::new("conversations"))
-        .and_where(Expr::col(Alias::new("organization_id")).eq(org))
-        .and_where(Expr::col(Alias::new("contact_id")).eq(contact))
-        .and_where(Expr::col(Alias::new("channel")).eq("playground"))
-        .and_where(Expr::col(Alias::new("deleted_at")).is_null())
-        .order_by(Alias::new("id"), sea_orm::sea_query::Order::Asc)
-        .limit(1);
-    Ok(conn
-        .query_one(&q)
-        .await?
-        .map(|r| r.try_get("", "id"))
-        .transpose()?)
-}
-
-#[async_trait]
-impl TxCreate for MessagesService {
-    async fn create_in(
-        &self,
-        txn: &DatabaseTransaction,
-        data: Value,
-        params: &Params,
-    ) -> Result<Value> {
-        let body = Body::parse(data)?;
-        match self.creates {
-            Creates::Sms => self.create_sms(txn, body, params).await,
-            Creates::Playground => self.create_playground(txn, body, params).await,
-            Creates::Nothing => Err(FeathersError::method_not_allowed(
-                "Method `create` is not supported by this endpoint.",
-            )),
-        }
-    }
 }
 
 #[async_trait]
@@ -350,14 +270,23 @@ impl Service for MessagesService {
         // The query follows the rules of every create: known keys only (400), and an
         // `organization_id` that must be the caller's (403).
         self.sql.parse_query(params)?;
-        idempotent_create(&self.sql.db, self, &self.path, data, params).await
+        let uow = UnitOfWork::of(params)?;
+        let body = Body::parse(data)?;
+        match self.creates {
+            Creates::Sms => self.create_sms(uow, body, params).await,
+            Creates::Playground => self.create_playground(uow, body, params).await,
+            Creates::Nothing => unreachable!("refused above"),
+        }
     }
     /// Soft delete, by an admin or the user who sent it; the conversation's preview follows.
     async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
-        single(id, "remove")?;
+        let message_id = single(id, "remove")?;
         let principal = params.principal()?;
-        let txn = self.sql.db.begin().await?;
-        let message = self.sql._get(&txn, id.expect("single"), params).await?;
+        let uow = UnitOfWork::of(params)?;
+        let message = self
+            .sql
+            ._get(uow.conn().await?, id.expect("single"), params)
+            .await?;
         let own = message["sender_type"] == "user"
             && message["sender_id"].as_i64() == Some(principal.user_id);
         if principal.role != ADMIN && !own {
@@ -365,14 +294,8 @@ impl Service for MessagesService {
                 "Only an admin or the message's sender may remove it",
             ));
         }
-        let removed = self.sql._remove(&txn, id, params).await?;
-        let created_at = message["created_at"]
-            .as_str()
-            .and_then(parse_timestamp)
-            .unwrap_or_else(Utc::now);
-        let conversation = message["conversation_id"].as_i64().unwrap_or_default();
-        store::fix_preview(&txn, principal.tenant_id, conversation, created_at).await?;
-        txn.commit().await?;
-        Ok(removed)
+        let channel = self.channel.as_str();
+        messages::remove(uow, principal.tenant_id, channel, MessageId(message_id)).await?;
+        Ok(message)
     }
 }

@@ -20,38 +20,85 @@ pub mod users;
 use crate::auth::{SharedAuth, admin_only};
 use crate::channels::Channel;
 use crate::domain::unit_of_work::InUnitOfWork;
+use crate::domain::{self, Readers, Units};
+use crate::feathers::hooks::single_record;
 use crate::feathers::{Access, Hooks, Method, Registry};
+use crate::messaging::idempotency::IdempotentCreate;
+use std::collections::HashMap;
+
+/// The methods that take one record only, on every service declaring them so.
+const SINGLE: &[Method] = &[Method::Update, Method::Patch, Method::Remove];
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 
-/// Declares every service of the app.
+/// Declares every service of the app, with the hooks of each; answers what units of
+/// work start from (for the app's other writers: jobs, webhooks).
 pub fn register(
     registry: &mut Registry,
     db: &DatabaseConnection,
     auth: &SharedAuth,
     fixture: bool,
-) {
-    registry.hooks(Hooks::new().around(InUnitOfWork::METHODS, InUnitOfWork::hook(db)));
+) -> Units {
+    let conversations = conversations::ConversationsService::new(db.clone());
+    let messages: Vec<(Channel, messages::MessagesService)> = (Channel::ALL.into_iter())
+        .map(|channel| (channel, messages::MessagesService::new(db.clone(), channel)))
+        .collect();
+    // The records side effects touch are read for their events as their paths show them.
+    let mut readers = HashMap::new();
+    readers.insert(
+        domain::conversations::PATH.to_string(),
+        conversations.0.clone(),
+    );
+    for (channel, service) in &messages {
+        readers.insert(
+            domain::messages::path_of(channel.as_str()),
+            service.sql.clone(),
+        );
+    }
+    let units = Units {
+        db: db.clone(),
+        readers: Readers::new(readers),
+    };
+    // Every write runs in a unit of work; every create honours `Idempotency-Key` in it.
+    registry.hooks(
+        Hooks::new()
+            .around(Method::WRITES, InUnitOfWork::hook(&units))
+            .around(&[Method::Create], Arc::new(IdempotentCreate)),
+    );
     registry.use_service(
         "authentication",
         Access::Public,
         Arc::new(authentication::AuthenticationService { auth: auth.clone() }),
     );
-    registry.use_service(
-        "users",
-        Access::Authenticated,
-        Arc::new(users::UsersService(users::sql(db.clone()), auth.clone())),
-    );
-    registry.use_service(
-        "api-keys",
-        Access::Authenticated,
-        Arc::new(api_keys::ApiKeysService::new(db.clone(), auth.clone())),
-    );
-    registry.use_service(
-        "contacts",
-        Access::Authenticated,
-        Arc::new(contacts::ContactsService::new(db.clone())),
-    );
+    registry
+        .use_service(
+            "users",
+            Access::Authenticated,
+            Arc::new(users::UsersService(users::sql(db.clone()), auth.clone())),
+        )
+        .hooks(
+            Hooks::new()
+                .before(&[Method::Create, Method::Remove], admin_only())
+                .before(SINGLE, single_record()),
+        );
+    registry
+        .use_service(
+            "api-keys",
+            Access::Authenticated,
+            Arc::new(api_keys::ApiKeysService::new(db.clone(), auth.clone())),
+        )
+        .hooks(
+            Hooks::new()
+                .before(Method::ALL, admin_only())
+                .before(SINGLE, single_record()),
+        );
+    registry
+        .use_service(
+            "contacts",
+            Access::Authenticated,
+            Arc::new(contacts::ContactsService::new(db.clone())),
+        )
+        .hooks(Hooks::new().before(SINGLE, single_record()));
     registry.use_service(
         "tags",
         Access::Authenticated,
@@ -64,45 +111,68 @@ pub fn register(
             Arc::new(ai_assistants::service(db.clone())),
         )
         .hooks(Hooks::new().before(Method::WRITES, admin_only()));
-    registry.use_service(
-        "pipelines",
-        Access::Authenticated,
-        Arc::new(pipelines::PipelinesService::new(db.clone())),
-    );
-    registry.use_service(
-        "conversation-views",
-        Access::Authenticated,
-        Arc::new(conversation_views::ConversationViewsService::new(
-            db.clone(),
-        )),
-    );
-    let conversations = conversations::ConversationsService::new(db.clone());
+    registry
+        .use_service(
+            "pipelines",
+            Access::Authenticated,
+            Arc::new(pipelines::PipelinesService::new(db.clone())),
+        )
+        .hooks(
+            Hooks::new()
+                .before(Method::WRITES, admin_only())
+                .before(SINGLE, single_record()),
+        );
+    registry
+        .use_service(
+            "conversation-views",
+            Access::Authenticated,
+            Arc::new(conversation_views::ConversationViewsService::new(
+                db.clone(),
+            )),
+        )
+        .hooks(Hooks::new().before(SINGLE, single_record()));
     if let Some(anchors) = conversations.0.options.anchors.clone() {
         registry.add_cache("conversations anchors and kept statements", anchors);
     }
-    registry.use_service(
-        "conversations",
-        Access::Authenticated,
-        Arc::new(conversations),
-    );
-    registry.use_service(
-        "conversation-predefined-messages",
-        Access::Authenticated,
-        Arc::new(predefined_messages::PredefinedMessagesService::new(
-            db.clone(),
-        )),
-    );
-    registry.use_service(
-        "jobs",
-        Access::Authenticated,
-        Arc::new(jobs::JobsService::new(db.clone())),
-    );
-    for channel in Channel::ALL {
-        registry.use_service(
-            &format!("conversation-messages-{}", channel.as_str()),
+    registry
+        .use_service(
+            "conversations",
             Access::Authenticated,
-            Arc::new(messages::MessagesService::new(db.clone(), channel)),
+            Arc::new(conversations),
+        )
+        .hooks(
+            Hooks::new()
+                .before(&[Method::Remove], admin_only())
+                .before(SINGLE, single_record()),
         );
+    registry
+        .use_service(
+            "conversation-predefined-messages",
+            Access::Authenticated,
+            Arc::new(predefined_messages::PredefinedMessagesService::new(
+                db.clone(),
+            )),
+        )
+        .hooks(Hooks::new().before(SINGLE, single_record()));
+    registry
+        .use_service(
+            "jobs",
+            Access::Authenticated,
+            Arc::new(jobs::JobsService::new(db.clone())),
+        )
+        .hooks(
+            Hooks::new()
+                .before(Method::ALL, admin_only())
+                .before(SINGLE, single_record()),
+        );
+    for (channel, service) in messages {
+        registry
+            .use_service(
+                &domain::messages::path_of(channel.as_str()),
+                Access::Authenticated,
+                Arc::new(service),
+            )
+            .hooks(Hooks::new().before(SINGLE, single_record()));
     }
     for channel in [
         Channel::Whatsapp,
@@ -122,4 +192,5 @@ pub fn register(
     if fixture {
         people::mount(registry, db);
     }
+    units
 }

@@ -4,28 +4,25 @@
 //! note is stored and never delivered). `?$preview=true` answers 200 with the
 //! message it would store and writes nothing.
 
-use super::messages::{MessagesService, TxCreate, idempotent_create};
+use super::messages::MessagesService;
 use crate::channels::Channel;
+use crate::domain::UnitOfWork;
+use crate::domain::messages::NewMessage;
 use crate::feathers::{FeathersError, Params, Result, Service};
 use crate::messaging::compose::{self, Body, Context};
 use async_trait::async_trait;
 use chrono::Utc;
-use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use serde_json::Value;
 
 pub struct TransformOutgoingService {
     messages: MessagesService,
-    path: String,
 }
 
 impl TransformOutgoingService {
     pub fn new(db: DatabaseConnection, channel: Channel) -> Self {
         Self {
             messages: MessagesService::new(db, channel),
-            path: format!(
-                "conversation-messages-transform-outgoing-{}",
-                channel.as_str()
-            ),
         }
     }
 
@@ -40,12 +37,12 @@ impl TransformOutgoingService {
         }
     }
 
-    async fn draft(
+    async fn draft<C: ConnectionTrait>(
         &self,
-        txn: &DatabaseTransaction,
+        txn: &C,
         data: Value,
         params: &Params,
-    ) -> Result<crate::messaging::store::Draft> {
+    ) -> Result<NewMessage> {
         let body = Body::parse(data)?;
         body.only(&[
             "messageData",
@@ -65,19 +62,6 @@ impl TransformOutgoingService {
             initial_status: "queued",
         };
         compose::outgoing(txn, &body, &ctx).await
-    }
-}
-
-#[async_trait]
-impl TxCreate for TransformOutgoingService {
-    async fn create_in(
-        &self,
-        txn: &DatabaseTransaction,
-        data: Value,
-        params: &Params,
-    ) -> Result<Value> {
-        let draft = self.draft(txn, data, params).await?;
-        self.messages.store(txn, &draft, params).await
     }
 }
 
@@ -106,12 +90,15 @@ impl Service for TransformOutgoingService {
                 "is not a query parameter of this service",
             ));
         }
+        let uow = UnitOfWork::of(&params)?;
         if preview {
-            let txn = self.messages.sql.db.begin().await?;
-            let draft = self.draft(&txn, data, &params).await?;
-            txn.rollback().await?;
-            return Ok(draft.to_json());
+            // Composing only reads; a savepoint rolled back makes sure nothing stays.
+            let savepoint = uow.conn().await?.begin().await?;
+            let message = self.draft(&savepoint, data, &params).await?;
+            savepoint.rollback().await?;
+            return Ok(message.to_json());
         }
-        idempotent_create(&self.messages.sql.db, self, &self.path, data, &params).await
+        let message = self.draft(uow.conn().await?, data, &params).await?;
+        self.messages.store(uow, &message, &params).await
     }
 }

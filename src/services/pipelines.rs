@@ -4,13 +4,12 @@
 //! new, stages left out are deleted (their conversations lose the stage).
 
 use super::common::{records_mut, selected, single, tenant_options, tenant_schema};
-use crate::auth::require_admin;
 use crate::feathers::sql::WriteMode;
 use crate::feathers::{FeathersError, Field, FieldType, Id, Params, Result, Service, SqlService};
 use async_trait::async_trait;
 use chrono::Utc;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 
@@ -216,7 +215,6 @@ impl Service for PipelinesService {
         Ok(result)
     }
     async fn create(&self, data: Value, params: &Params) -> Result<Value> {
-        require_admin(params)?;
         if data.is_array() {
             return Err(FeathersError::method_not_allowed(
                 "Can not create multiple entries",
@@ -233,42 +231,37 @@ impl Service for PipelinesService {
                 "new stages cannot carry an id",
             ));
         }
-        let txn = self.0.db.begin().await?;
+        let txn = params.txn().await?;
         let fields = self
             .0
-            .validate_write(&txn, &data, WriteMode::Create, params)
+            .validate_write(txn, &data, WriteMode::Create, params)
             .await?;
-        let id = self.0.insert(&txn, &fields, &[], params).await?;
-        self.write_stages(&txn, id, &stages, params).await?;
-        let mut record = self.0._get(&txn, &id.to_string(), params).await?;
-        self.embed_stages(&txn, &mut record, params).await?;
-        txn.commit().await?;
+        let id = self.0.insert(txn, &fields, &[], params).await?;
+        self.write_stages(txn, id, &stages, params).await?;
+        let mut record = self.0._get(txn, &id.to_string(), params).await?;
+        self.embed_stages(txn, &mut record, params).await?;
         Ok(record)
     }
     async fn patch(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {
-        require_admin(params)?;
         let pipeline = single(id, "patch")?;
         let stages = data.get("stages").map(parse_stages).transpose()?;
-        let txn = self.0.db.begin().await?;
+        let txn = params.txn().await?;
         let mut record = self
             .0
-            ._patch(&txn, id, data, params, WriteMode::Patch)
+            ._patch(txn, id, data, params, WriteMode::Patch)
             .await?;
         if let Some(stages) = stages {
-            self.write_stages(&txn, pipeline, &stages, params).await?;
+            self.write_stages(txn, pipeline, &stages, params).await?;
         }
-        self.embed_stages(&txn, &mut record, params).await?;
-        txn.commit().await?;
+        self.embed_stages(txn, &mut record, params).await?;
         Ok(record)
     }
     async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
-        require_admin(params)?;
         single(id, "remove")?;
-        let txn = self.0.db.begin().await?;
-        let mut record = self.0._get(&txn, id.expect("single"), params).await?;
-        self.embed_stages(&txn, &mut record, params).await?;
-        self.0._remove(&txn, id, params).await?;
-        txn.commit().await?;
+        let txn = params.txn().await?;
+        let mut record = self.0._get(txn, id.expect("single"), params).await?;
+        self.embed_stages(txn, &mut record, params).await?;
+        self.0._remove(txn, id, params).await?;
         Ok(record)
     }
 }

@@ -6,14 +6,13 @@
 //! `predefined_message_id`.
 
 use super::common::{patch_owned, remove_owned, tenant_options, tenant_schema};
-use super::messages::{TxCreate, idempotent_create};
 use crate::feathers::sql::WriteMode;
 use crate::feathers::{
     Direction, FeathersError, Field, FieldType, Id, Params, Result, Service, SqlService,
 };
 use crate::messaging::store::MESSAGE_TYPES;
 use async_trait::async_trait;
-use sea_orm::{DatabaseConnection, DatabaseTransaction};
+use sea_orm::DatabaseConnection;
 use serde_json::Value;
 
 pub fn schema() -> crate::feathers::Schema {
@@ -70,13 +69,20 @@ impl PredefinedMessagesService {
 }
 
 #[async_trait]
-impl TxCreate for PredefinedMessagesService {
-    async fn create_in(
-        &self,
-        txn: &DatabaseTransaction,
-        data: Value,
-        params: &Params,
-    ) -> Result<Value> {
+impl Service for PredefinedMessagesService {
+    async fn find(&self, params: &Params) -> Result<Value> {
+        self.0.find(params).await
+    }
+    async fn get(&self, id: &Id, params: &Params) -> Result<Value> {
+        self.0.get(id, params).await
+    }
+    async fn create(&self, data: Value, params: &Params) -> Result<Value> {
+        if data.is_array() {
+            return Err(FeathersError::method_not_allowed(
+                "Can not create multiple entries",
+            ));
+        }
+        let txn = params.txn().await?;
         let mut data = data;
         if data.is_object() && data.get("message_type").is_none() {
             data["message_type"] = Value::from("text");
@@ -95,32 +101,6 @@ impl TxCreate for PredefinedMessagesService {
             )
             .await?;
         self.0._get(txn, &id.to_string(), params).await
-    }
-}
-
-#[async_trait]
-impl Service for PredefinedMessagesService {
-    async fn find(&self, params: &Params) -> Result<Value> {
-        self.0.find(params).await
-    }
-    async fn get(&self, id: &Id, params: &Params) -> Result<Value> {
-        self.0.get(id, params).await
-    }
-    async fn create(&self, data: Value, params: &Params) -> Result<Value> {
-        if data.is_array() {
-            return Err(FeathersError::method_not_allowed(
-                "Can not create multiple entries",
-            ));
-        }
-        // `Idempotency-Key` applies to every create (API-DECISIONS.md, "Everywhere").
-        idempotent_create(
-            &self.0.db,
-            self,
-            "conversation-predefined-messages",
-            data,
-            params,
-        )
-        .await
     }
     async fn patch(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {
         patch_owned(&self.0, id, data, params, "created_by_user_id").await

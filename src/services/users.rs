@@ -4,9 +4,8 @@
 //! A password change or a role change revokes every token the user holds (their
 //! token version moves on); a removed user's tokens name nobody (ids are not reused).
 
-use crate::auth::{
-    ADMIN, ROLES, SharedAuth, find_user, password, require_admin, revoke_user_tokens,
-};
+use crate::auth::{ADMIN, ROLES, SharedAuth, find_user, password, revoke_user_tokens};
+use crate::domain::UnitOfWork;
 use crate::feathers::sql::WriteMode;
 use crate::feathers::{
     Direction, FeathersError, Field, FieldType, Id, Params, Result, Schema, Service, SqlOptions,
@@ -14,7 +13,7 @@ use crate::feathers::{
 };
 use async_trait::async_trait;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, LockType, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::{Value, json};
 
 pub fn schema() -> Schema {
@@ -114,7 +113,6 @@ impl Service for UsersService {
         self.0.get(id, params).await
     }
     async fn create(&self, mut data: Value, params: &Params) -> Result<Value> {
-        require_admin(params)?;
         if data.is_array() {
             return Err(FeathersError::method_not_allowed(
                 "Can not create multiple entries",
@@ -140,13 +138,12 @@ impl Service for UsersService {
                 crate::feathers::Typed::Str(crate::auth::AGENT.into()),
             ));
         }
-        let txn = self.0.db.begin().await?;
+        let txn = params.txn().await?;
         let id = self
             .0
-            .insert(&txn, &fields, &[("password_hash", hash.into())], params)
+            .insert(txn, &fields, &[("password_hash", hash.into())], params)
             .await?;
-        txn.commit().await?;
-        self.0.get(&id.to_string(), params).await
+        self.0._get(txn, &id.to_string(), params).await
     }
     async fn patch(&self, id: Option<&Id>, mut data: Value, params: &Params) -> Result<Value> {
         let principal = params.principal()?;
@@ -162,15 +159,15 @@ impl Service for UsersService {
             ));
         };
         let hash = take_password(&mut data).await?;
-        let txn = self.0.db.begin().await?;
+        let txn = params.txn().await?;
         if data.get("role").is_some() {
-            lock_admins(&txn, principal.tenant_id).await?;
+            lock_admins(txn, principal.tenant_id).await?;
         }
         // The role before, when the patch names one: a change revokes the user's tokens.
         let user_id = crate::feathers::sql::parse_id(id)?;
         let new_role = data.get("role").cloned();
         let role_before = match new_role {
-            Some(_) => find_user(&txn, Some(user_id), None)
+            Some(_) => find_user(txn, Some(user_id), None)
                 .await?
                 .filter(|u| u.organization_id == principal.tenant_id)
                 .map(|u| u.role),
@@ -178,21 +175,21 @@ impl Service for UsersService {
         };
         let mut result = self
             .0
-            ._patch(&txn, Some(id), data, params, WriteMode::Patch)
+            ._patch(txn, Some(id), data, params, WriteMode::Patch)
             .await?;
         let role_changed = matches!((&role_before, &new_role),
             (Some(before), Some(new)) if new != before.as_str());
         if role_changed {
-            require_an_admin(&txn, principal.tenant_id).await?;
+            require_an_admin(txn, principal.tenant_id).await?;
         }
         if hash.is_some() || role_changed {
-            revoke_user_tokens(&txn, user_id).await?;
+            revoke_user_tokens(txn, user_id).await?;
         }
         if let Some(hash) = hash {
             result = self
                 .0
                 .update_where(
-                    &txn,
+                    txn,
                     self.0.scope(params)?.add(id_eq(id)?),
                     &[],
                     &[("password_hash", hash.into())],
@@ -202,18 +199,18 @@ impl Service for UsersService {
                 .pop()
                 .ok_or_else(|| FeathersError::no_record(id))?;
         }
-        txn.commit().await?;
-        self.1.cache.clear();
+        let auth = self.1.clone();
+        UnitOfWork::of(params)?.after_commit(move || auth.cache.clear());
         Ok(result)
     }
     async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
-        let principal = require_admin(params)?;
-        let txn = self.0.db.begin().await?;
-        lock_admins(&txn, principal.tenant_id).await?;
-        let removed = self.0._remove(&txn, id, params).await?;
-        require_an_admin(&txn, principal.tenant_id).await?;
-        txn.commit().await?;
-        self.1.cache.clear();
+        let principal = params.principal()?;
+        let txn = params.txn().await?;
+        lock_admins(txn, principal.tenant_id).await?;
+        let removed = self.0._remove(txn, id, params).await?;
+        require_an_admin(txn, principal.tenant_id).await?;
+        let auth = self.1.clone();
+        UnitOfWork::of(params)?.after_commit(move || auth.cache.clear());
         Ok(removed)
     }
 }

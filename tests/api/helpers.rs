@@ -408,18 +408,20 @@ pub async fn create_conversation_at(
     status: &str,
     created_at: chrono::DateTime<chrono::Utc>,
 ) -> i64 {
-    inbox_gateway::services::conversations::insert(
+    inbox_gateway::domain::conversations::insert(
         &app.db,
-        &inbox_gateway::services::conversations::NewConversation {
-            organization_id,
+        organization_id,
+        &inbox_gateway::domain::conversations::NewConversation {
             contact_id,
             channel,
-            status,
+            status: inbox_gateway::domain::conversations::Status::parse(status)
+                .expect("a conversation status"),
             created_at,
         },
     )
     .await
     .expect("insert conversation")
+    .0
 }
 
 /// Sets a timestamp column of one conversation that the API does not let clients
@@ -512,15 +514,15 @@ pub async fn set_conversation_external_id(app: &TestApp, conversation_id: i64, e
     app.db.execute(&update).await.expect("update conversation");
 }
 
-/// A message as `inbox_gateway::messaging::store::insert` takes it: by default an
+/// A message as `inbox_gateway::domain::messages::insert` takes it: by default an
 /// inbound text from the contact, `received`, created now; `adjust` changes it.
 pub fn message_draft(
     organization_id: i64,
     conversation_id: i64,
     channel: &str,
-    adjust: impl FnOnce(&mut inbox_gateway::messaging::store::Draft),
-) -> inbox_gateway::messaging::store::Draft {
-    let mut draft = inbox_gateway::messaging::store::Draft {
+    adjust: impl FnOnce(&mut inbox_gateway::domain::messages::NewMessage),
+) -> inbox_gateway::domain::messages::NewMessage {
+    let mut draft = inbox_gateway::domain::messages::NewMessage {
         organization_id,
         conversation_id,
         channel: channel.to_string(),
@@ -548,12 +550,13 @@ pub async fn insert_message(
     organization_id: i64,
     conversation_id: i64,
     channel: &str,
-    adjust: impl FnOnce(&mut inbox_gateway::messaging::store::Draft),
+    adjust: impl FnOnce(&mut inbox_gateway::domain::messages::NewMessage),
 ) -> i64 {
     let draft = message_draft(organization_id, conversation_id, channel, adjust);
-    inbox_gateway::messaging::store::insert(&app.db, &draft)
+    inbox_gateway::domain::messages::insert(&app.db, &draft)
         .await
         .expect("insert message")
+        .0
 }
 
 /// Sets `external_id` of one message (the provider's id, for replies). Setup only.

@@ -27,7 +27,7 @@ mod writes;
 use super::sql_text::paged;
 pub use filters::comparison;
 pub use options::{Multi, Paginate, SqlOptions, TotalCounter, VirtualFilters, WriteMode};
-pub use writes::{check_reference, missing_reference};
+pub use writes::{check_reference, missing_reference, now_sql};
 
 /// The generic service over one table.
 #[derive(Clone)]

@@ -146,9 +146,8 @@ impl SqlService {
         backend: sea_orm::DatabaseBackend,
     ) -> Vec<(&'static str, SimpleExpr)> {
         let now = match (backend, mode) {
-            (sea_orm::DatabaseBackend::Sqlite, _) => "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')",
-            (_, WriteMode::Create) => "statement_timestamp()",
-            _ => "clock_timestamp()",
+            (sea_orm::DatabaseBackend::Postgres, WriteMode::Create) => "statement_timestamp()",
+            _ => now_sql(backend),
         };
         let mut out = Vec::new();
         if let (WriteMode::Create, Some(c)) = (mode, self.options.created_at) {
@@ -385,6 +384,14 @@ impl SqlService {
             .filter(|r| r[id_field].as_i64().is_some_and(|i| removed.contains(&i)))
             .collect();
         single_or_many(id, rows)
+    }
+}
+
+/// The time an UPDATE stamps, as SQL (see [`SqlService::stamps`]).
+pub fn now_sql(backend: sea_orm::DatabaseBackend) -> &'static str {
+    match backend {
+        sea_orm::DatabaseBackend::Sqlite => "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')",
+        _ => "clock_timestamp()",
     }
 }
 

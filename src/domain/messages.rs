@@ -1,0 +1,251 @@
+//! Messages: storing one (and what it does to its conversation), removing one or
+//! all of a conversation's, and the only SQL that writes the `messages` table.
+//! Every statement starts from the organization; every change records its events.
+
+use super::conversations::{self, ConversationRow};
+use super::unit_of_work::UnitOfWork;
+use crate::feathers::{FeathersError, Result};
+use chrono::{DateTime, Utc};
+use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
+use serde_json::Value;
+
+const TABLE: &str = "messages";
+
+fn c(name: &str) -> Alias {
+    Alias::new(name)
+}
+
+/// The path whose events a channel's messages are.
+pub fn path_of(channel: &str) -> String {
+    format!("conversation-messages-{channel}")
+}
+
+/// A message's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MessageId(pub i64);
+
+/// A message about to be stored.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub organization_id: i64,
+    pub conversation_id: i64,
+    pub channel: String,
+    pub direction: &'static str,
+    pub message_type: String,
+    pub sender_type: &'static str,
+    pub sender_id: Option<i64>,
+    pub text: Option<String>,
+    pub media: Option<Value>,
+    pub template: Option<Value>,
+    pub payload: Option<Value>,
+    pub reply_to_message_id: Option<i64>,
+    pub send_style: Option<String>,
+    pub delivery_status: Option<&'static str>,
+    pub idempotency_key: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl NewMessage {
+    /// The message as a client would see it once stored (`id` null): for previews.
+    pub fn to_json(&self) -> Value {
+        let ts = crate::feathers::schema::format_timestamp(&self.created_at);
+        serde_json::json!({
+            "id": null, "organization_id": self.organization_id, "conversation_id": self.conversation_id,
+            "channel": self.channel, "direction": self.direction, "message_type": self.message_type,
+            "sender_type": self.sender_type, "sender_id": self.sender_id, "text": self.text, "media": self.media,
+            "template": self.template, "payload": self.payload, "channel_account_id": null, "external_id": null,
+            "reply_to_message_id": self.reply_to_message_id, "send_style": self.send_style, "transport": null,
+            "delivery_status": self.delivery_status, "error": null, "created_at": ts, "updated_at": ts,
+        })
+    }
+
+    /// Whether it moves its conversation (notes, activities and reactions do not).
+    pub fn counts_as_interaction(&self) -> bool {
+        !NOT_INTERACTIONS.contains(&self.message_type.as_str())
+    }
+}
+
+/// Message types that leave the conversation's preview and times alone.
+const NOT_INTERACTIONS: [&str; 3] = ["note", "activity", "reaction"];
+
+/// A short text for the inbox list: the text, or `[image]` and the like.
+pub fn preview(message_type: &str, text: Option<&str>) -> String {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        Some(t) if t.chars().count() > 200 => t.chars().take(200).collect::<String>() + "…",
+        Some(t) => t.to_string(),
+        None => format!("[{message_type}]"),
+    }
+}
+
+/// Stores the message, applies it to its conversation, records `created` (and the
+/// conversation's `patched`); answers its id.
+pub async fn create(uow: &UnitOfWork, m: &NewMessage) -> Result<MessageId> {
+    let id = insert(uow.conn().await?, m).await?;
+    uow.record_read(&path_of(&m.channel), "created", &[id.0])
+        .await?;
+    conversations::apply_message(uow, m).await?;
+    Ok(id)
+}
+
+/// The INSERT alone, with no effect and no event (seeding and test setup).
+pub async fn insert<C: ConnectionTrait>(conn: &C, d: &NewMessage) -> Result<MessageId> {
+    let json = |v: &Option<Value>| {
+        Expr::val(
+            v.clone()
+                .map(Into::into)
+                .unwrap_or(sea_orm::sea_query::Value::Json(None)),
+        )
+    };
+    let mut q = Query::insert();
+    q.into_table(c(TABLE))
+        .columns(
+            [
+                "organization_id",
+                "conversation_id",
+                "channel",
+                "direction",
+                "message_type",
+                "sender_type",
+                "sender_id",
+                "text",
+                "media",
+                "template",
+                "payload",
+                "reply_to_message_id",
+                "send_style",
+                "delivery_status",
+                "idempotency_key",
+                "created_at",
+                "updated_at",
+            ]
+            .map(c),
+        )
+        .values_panic([
+            d.organization_id.into(),
+            d.conversation_id.into(),
+            d.channel.clone().into(),
+            d.direction.into(),
+            d.message_type.clone().into(),
+            d.sender_type.into(),
+            d.sender_id.into(),
+            d.text.clone().into(),
+            json(&d.media),
+            json(&d.template),
+            json(&d.payload),
+            d.reply_to_message_id.into(),
+            d.send_style.clone().into(),
+            d.delivery_status.map(str::to_string).into(),
+            d.idempotency_key.clone().into(),
+            d.created_at.into(),
+            d.created_at.into(),
+        ])
+        .returning_col(c("id"));
+    let row = conn
+        .query_one(&q)
+        .await?
+        .ok_or_else(|| FeathersError::general("INSERT returned no id"))?;
+    Ok(MessageId(row.try_get("", "id")?))
+}
+
+/// Soft-deletes the live message `id` of `org` in `channel`, records `removed` (as it
+/// was), and fixes its conversation's preview. 404 when there is no such message.
+pub async fn remove(uow: &UnitOfWork, org: i64, channel: &str, id: MessageId) -> Result<()> {
+    let conn = uow.conn().await?;
+    let mut q = Query::select();
+    q.columns([c("conversation_id"), c("created_at")])
+        .from(c(TABLE))
+        .and_where(Expr::col(c("organization_id")).eq(org))
+        .and_where(Expr::col(c("id")).eq(id.0))
+        .and_where(Expr::col(c("channel")).eq(channel))
+        .and_where(Expr::col(c("deleted_at")).is_null());
+    let row = conn
+        .query_one(&q)
+        .await?
+        .ok_or_else(|| FeathersError::no_record(id.0))?;
+    let conversation: i64 = row.try_get("", "conversation_id")?;
+    let created_at: DateTime<Utc> = row.try_get("", "created_at")?;
+    uow.record_read(&path_of(channel), "removed", &[id.0])
+        .await?;
+    let mut q = Query::update();
+    q.table(c(TABLE))
+        .value(c("deleted_at"), Utc::now())
+        .and_where(Expr::col(c("organization_id")).eq(org))
+        .and_where(Expr::col(c("id")).eq(id.0));
+    conn.execute(&q).await?;
+    conversations::fix_preview(uow, org, conversation, created_at).await
+}
+
+/// Soft-deletes every live message of a conversation (it is being removed),
+/// recording `removed` for each as it was: one read and one statement.
+pub async fn remove_all_of(
+    uow: &UnitOfWork,
+    org: i64,
+    conversation: &ConversationRow,
+) -> Result<()> {
+    let conn = uow.conn().await?;
+    let live = || {
+        let mut q = Query::select();
+        q.column(c("id"))
+            .from(c(TABLE))
+            .and_where(Expr::col(c("organization_id")).eq(org))
+            .and_where(Expr::col(c("conversation_id")).eq(conversation.id))
+            .and_where(Expr::col(c("deleted_at")).is_null())
+            .order_by(c("id"), Order::Asc)
+            .to_owned()
+    };
+    let ids: Vec<i64> = (conn.query_all(&live()).await?.iter())
+        .map(|r| r.try_get("", "id"))
+        .collect::<Result<_, _>>()?;
+    uow.record_read(&path_of(&conversation.channel), "removed", &ids)
+        .await?;
+    let mut q = Query::update();
+    q.table(c(TABLE))
+        .value(c("deleted_at"), Utc::now())
+        .and_where(Expr::col(c("organization_id")).eq(org))
+        .and_where(Expr::col(c("conversation_id")).eq(conversation.id))
+        .and_where(Expr::col(c("deleted_at")).is_null());
+    conn.execute(&q).await?;
+    Ok(())
+}
+
+/// The newest live message that moves the conversation: type, text, time.
+pub async fn newest_interaction<C: ConnectionTrait>(
+    conn: &C,
+    org: i64,
+    conversation: i64,
+) -> Result<Option<(String, Option<String>, DateTime<Utc>)>> {
+    let mut latest = Query::select();
+    latest
+        .columns([c("message_type"), c("text"), c("created_at")])
+        .from(c(TABLE))
+        .and_where(Expr::col(c("organization_id")).eq(org))
+        .and_where(Expr::col(c("conversation_id")).eq(conversation))
+        .and_where(Expr::col(c("deleted_at")).is_null())
+        .and_where(Expr::col(c("message_type")).is_not_in(NOT_INTERACTIONS))
+        .order_by(c("created_at"), Order::Desc)
+        .order_by(c("id"), Order::Desc)
+        .limit(1);
+    Ok(match conn.query_one(&latest).await? {
+        Some(r) => Some((
+            r.try_get("", "message_type")?,
+            r.try_get("", "text")?,
+            r.try_get("", "created_at")?,
+        )),
+        None => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::preview;
+
+    #[test]
+    fn previews_are_short_and_say_what_media_is() {
+        assert_eq!(preview("text", Some(" hi ")), "hi");
+        assert_eq!(preview("image", None), "[image]");
+        assert_eq!(preview("image", Some("")), "[image]");
+        let long = "x".repeat(300);
+        assert_eq!(preview("text", Some(&long)).chars().count(), 201);
+    }
+}
