@@ -15,8 +15,10 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: DatabaseConnection,
     pub database_url: String,
-    /// The app's service registry (to subscribe to its events).
+    /// The app's service registry (its caches).
     pub registry: std::sync::Arc<inbox_gateway::feathers::Registry>,
+    /// What the app's own writers start units of work from.
+    pub units: inbox_gateway::domain::Units,
     /// The first organization and its admin.
     pub org: Tenant,
     /// The app's JWT secret (random per app).
@@ -148,6 +150,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let base = format!("http://127.0.0.1:{}", app.port());
     let db = app.db.clone();
     let registry = app.registry.clone();
+    let units = app.units.clone();
     actix_web::rt::spawn(app.run_until_stopped());
     let client = reqwest::Client::new();
     let mut test = TestApp {
@@ -156,6 +159,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         db,
         database_url,
         registry,
+        units,
         jwt_secret,
         org: Tenant {
             org_id: 0,

@@ -5,6 +5,7 @@
 
 use crate::helpers::*;
 use chrono::Duration;
+use inbox_gateway::domain::Actor;
 use inbox_gateway::jobs::{Handler, Job, JobError, NewJob, Worker, WorkerConfig, enqueue};
 use reqwest::{Method, StatusCode};
 use sea_orm::{DatabaseConnection, TransactionTrait};
@@ -280,9 +281,10 @@ async fn dedupe_keys_and_rolled_back_enqueues_add_nothing() {
     first.dedupe_key = Some("deliver:message:1".into());
     assert!(enqueue(&app.db, &first).await.unwrap().is_some());
     assert!(enqueue(&app.db, &first).await.unwrap().is_none());
-    let txn = app.db.begin().await.unwrap();
-    enqueue(&txn, &job(None, json!({}))).await.unwrap();
-    txn.rollback().await.unwrap();
+    // A unit of work dropped without its commit takes its jobs with it.
+    let unit = app.units.begin(None, Actor::System);
+    unit.enqueue(&job(None, json!({}))).await.unwrap();
+    drop(unit);
     assert_eq!(sql_i64(&app, "SELECT COUNT(*) FROM jobs").await, 1);
 }
 
@@ -438,7 +440,7 @@ async fn jobs_survive_a_killed_server_and_a_stopped_one_hands_them_back() {
 }
 
 /// A job enqueued while its worker waits runs at once, not at the next poll: a
-/// NOTIFY at commit on PostgreSQL, an in-process wake-up on SQLite.
+/// NOTIFY at commit on PostgreSQL, the unit's in-process wake-up at commit on SQLite.
 #[actix_web::test]
 async fn an_enqueued_job_wakes_its_worker() {
     let app = spawn_app().await;
@@ -454,10 +456,10 @@ async fn an_enqueued_job_wakes_its_worker() {
     // Let the worker make its first (empty) claim and the listener connect.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let started = std::time::Instant::now();
-    enqueue(&app.db, &job(None, json!({}))).await.unwrap();
-    if !app.database_url.starts_with("postgres") {
-        inbox_gateway::jobs::wake();
-    }
+    // Enqueued in a unit of work, as the change that asks for it: its commit wakes.
+    let unit = app.units.begin(Some(app.org.org_id), Actor::System);
+    unit.enqueue(&job(None, json!({}))).await.unwrap();
+    unit.commit().await.unwrap();
     wait_for(
         &app,
         "SELECT COUNT(*) FROM jobs WHERE status = 'done'",
