@@ -12,6 +12,7 @@ use actix_web::dev::{Server, Service, ServiceResponse};
 use actix_web::{App, HttpResponse, HttpServer, ResponseError, web};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::json;
+use sha2::Digest;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
@@ -124,8 +125,14 @@ impl Application {
             ),
         });
         let mut registry = Registry::new();
-        let units =
-            crate::services::register(&mut registry, &db, &auth, settings.conformance_fixture);
+        let pepper: [u8; 32] = sha2::Sha256::digest(format!("idempotency:{secret}")).into();
+        let units = crate::services::register(
+            &mut registry,
+            &db,
+            &auth,
+            settings.conformance_fixture,
+            pepper,
+        );
         registry.add_cache("principals", auth.clone());
         let registry = Arc::new(registry);
         let state = web::Data::new(RestState {

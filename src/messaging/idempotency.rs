@@ -36,7 +36,11 @@ impl Caller {
 /// create and saves its answer in the same unit of work. The key covers the path,
 /// the query and the body. A create without a caller (a login) has no keys, and a
 /// dry run neither uses nor answers one.
-pub struct IdempotentCreate;
+pub struct IdempotentCreate {
+    /// Mixed into every request hash: a body may carry a password (`POST /users`), and
+    /// an unkeyed hash of it stored in the table could be brute-forced offline.
+    pub pepper: [u8; 32],
+}
 
 #[async_trait]
 impl Around for IdempotentCreate {
@@ -47,7 +51,11 @@ impl Around for IdempotentCreate {
         };
         let caller = Caller::of(&ctx.params)?;
         let request = format!("{}?{}", ctx.path, ctx.params.query);
-        let hash = request_hash(&request, ctx.data.as_ref().unwrap_or(&Value::Null));
+        let hash = request_hash(
+            &self.pepper,
+            &request,
+            ctx.data.as_ref().unwrap_or(&Value::Null),
+        );
         if let Some(saved) = replay(ctx.params.txn().await?, caller, &key, &hash).await? {
             ctx.result = Some(saved);
             return Ok(());
@@ -105,8 +113,8 @@ pub fn key(params: &Params) -> Result<Option<String>> {
     Ok(Some(key.to_string()))
 }
 
-/// A stable hash of the request: path and body with object keys sorted.
-pub fn request_hash(path: &str, body: &Value) -> String {
+/// A stable hash of the request, keyed by `pepper`: path and body with object keys sorted.
+pub fn request_hash(pepper: &[u8], path: &str, body: &Value) -> String {
     fn canonical(v: &Value, out: &mut String) {
         match v {
             Value::Object(map) => {
@@ -134,7 +142,11 @@ pub fn request_hash(path: &str, body: &Value) -> String {
     }
     let mut text = format!("{path}\n");
     canonical(body, &mut text);
-    Sha256::digest(text.as_bytes())
+    let mut hasher = Sha256::new();
+    hasher.update(pepper);
+    hasher.update(text.as_bytes());
+    hasher
+        .finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
@@ -236,9 +248,15 @@ mod tests {
 
     #[test]
     fn hash_ignores_key_order_but_not_values_or_path() {
-        let a = request_hash("/x", &json!({"a": 1, "b": {"c": [1, 2]}}));
-        assert_eq!(a, request_hash("/x", &json!({"b": {"c": [1, 2]}, "a": 1})));
-        assert_ne!(a, request_hash("/x", &json!({"a": 2, "b": {"c": [1, 2]}})));
-        assert_ne!(a, request_hash("/y", &json!({"a": 1, "b": {"c": [1, 2]}})));
+        let h = |pepper: &[u8], path: &str, body| request_hash(pepper, path, &body);
+        let a = h(b"p", "/x", json!({"a": 1, "b": {"c": [1, 2]}}));
+        assert_eq!(a, h(b"p", "/x", json!({"b": {"c": [1, 2]}, "a": 1})));
+        assert_ne!(a, h(b"p", "/x", json!({"a": 2, "b": {"c": [1, 2]}})));
+        assert_ne!(a, h(b"p", "/y", json!({"a": 1, "b": {"c": [1, 2]}})));
+        assert_ne!(
+            a,
+            h(b"q", "/x", json!({"a": 1, "b": {"c": [1, 2]}})),
+            "keyed"
+        );
     }
 }

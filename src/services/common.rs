@@ -43,14 +43,12 @@ pub async fn check_reference<C: ConnectionTrait>(
     crate::feathers::sql::check_reference(conn, (table, "organization_id", org), field, id).await
 }
 
-/// The record id of a single-record call, or a 405 for a multi call.
-pub fn single(id: Option<&String>, method: &str) -> Result<i64> {
-    match id {
-        Some(id) => parse_id(id),
-        None => Err(FeathersError::method_not_allowed(format!(
-            "Can not {method} multiple entries"
-        ))),
-    }
+/// The record id of a single-record call (its `single_record` hook has refused a
+/// multi call before the service runs).
+pub fn record_id(id: Option<&Id>) -> Result<i64> {
+    parse_id(
+        id.ok_or_else(|| FeathersError::general("a multi call reached a single-record method"))?,
+    )
 }
 
 /// Applies `f` to each record of a find/get/patch/remove result (page, array or one).
@@ -117,7 +115,7 @@ pub async fn patch_owned(
     params: &Params,
     owner_field: &str,
 ) -> Result<Value> {
-    let key = single(id, "patch")?.to_string();
+    let key = record_id(id)?.to_string();
     let txn = params.txn().await?;
     require_owner_or_admin(txn, sql, &key, params, owner_field).await?;
     sql._patch(txn, id, data, params, WriteMode::Patch).await
@@ -130,7 +128,7 @@ pub async fn remove_owned(
     params: &Params,
     owner_field: &str,
 ) -> Result<Value> {
-    let key = single(id, "remove")?.to_string();
+    let key = record_id(id)?.to_string();
     let txn = params.txn().await?;
     require_owner_or_admin(txn, sql, &key, params, owner_field).await?;
     sql._remove(txn, id, params).await

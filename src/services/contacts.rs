@@ -1,7 +1,7 @@
 //! `/contacts`: the people conversations are with (Apex contact fields), with
 //! their tags as `tag_ids` (written as a whole list, read embedded).
 
-use super::common::{records_mut, selected, single, tenant_options, tenant_schema};
+use super::common::{record_id, records_mut, selected, tenant_options, tenant_schema};
 use crate::domain::UnitOfWork;
 use crate::domain::contacts::{self, ContactId};
 use crate::feathers::sql::{VirtualFilters, WriteMode};
@@ -189,7 +189,7 @@ impl Service for ContactsService {
         Ok(record)
     }
     async fn patch(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {
-        let contact = ContactId(single(id, "patch")?);
+        let contact = ContactId(record_id(id)?);
         let org = params.principal()?.tenant_id;
         let uow = UnitOfWork::of(params)?;
         let txn = uow.conn().await?;
@@ -207,7 +207,7 @@ impl Service for ContactsService {
     }
     /// Removes a contact that has no conversations (409 otherwise: remove those first).
     async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
-        let contact = ContactId(single(id, "remove")?);
+        let contact = ContactId(record_id(id)?);
         let uow = UnitOfWork::of(params)?;
         contacts::check_removable(uow, params.principal()?.tenant_id, contact).await?;
         self.0._remove(uow.conn().await?, id, params).await

@@ -2,7 +2,7 @@
 //! over conversations. Everyone in the organization sees them; their owner or an
 //! admin changes them. `GET /conversations?view_id=N` applies one.
 
-use super::common::{patch_owned, remove_owned, single, tenant_options, tenant_schema};
+use super::common::{patch_owned, remove_owned, tenant_options, tenant_schema};
 use crate::feathers::schema::Source;
 use crate::feathers::sql::WriteMode;
 use crate::feathers::{
@@ -121,7 +121,6 @@ impl Service for ConversationViewsService {
         Ok(record)
     }
     async fn patch(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {
-        single(id, "patch")?;
         check_query(&data, params)?;
         patch_owned(&self.0, id, data, params, "owner_user_id").await
     }

@@ -3,7 +3,7 @@
 //! `view_id`, the contact embedded in every record, and exact totals from the
 //! maintained counts.
 
-use super::common::{PAGE_DEFAULT, PAGE_MAX, single};
+use super::common::{PAGE_DEFAULT, PAGE_MAX, record_id};
 use super::contacts::tagged;
 use super::conversation_counts::ConversationCounter;
 use crate::domain::UnitOfWork;
@@ -340,7 +340,7 @@ impl Service for ConversationsService {
         self.0._get(&self.0.db, id, &params).await
     }
     async fn patch(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {
-        let conversation = ConversationId(single(id, "patch")?);
+        let conversation = ConversationId(record_id(id)?);
         let params = self.resolve_view(params).await?;
         if !data.is_object() {
             return Err(FeathersError::bad_request("The body must be a JSON object"));
@@ -374,7 +374,7 @@ impl Service for ConversationsService {
     /// Soft delete (admins only, a hook): the conversation and its messages disappear
     /// from every service.
     async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
-        let conversation = ConversationId(single(id, "remove")?);
+        let conversation = ConversationId(record_id(id)?);
         let params = self.resolve_view(params).await?;
         let uow = UnitOfWork::of(&params)?;
         // The answer is the record as it was, shaped as asked (and 404 unless it matches).

@@ -11,7 +11,7 @@ use crate::domain::messages::{self, MessageId, NewMessage};
 use crate::feathers::{FeathersError, Id, JsonText, Params, Result, Service, SqlService};
 use crate::messaging::compose::{self, Body, Context};
 use crate::messaging::store;
-use crate::services::common::{check_reference, single};
+use crate::services::common::{check_reference, record_id};
 use async_trait::async_trait;
 use chrono::Utc;
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
@@ -280,7 +280,7 @@ impl Service for MessagesService {
     }
     /// Soft delete, by an admin or the user who sent it; the conversation's preview follows.
     async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
-        let message_id = single(id, "remove")?;
+        let message_id = record_id(id)?;
         let principal = params.principal()?;
         let uow = UnitOfWork::of(params)?;
         let message = self

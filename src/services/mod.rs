@@ -38,6 +38,7 @@ pub fn register(
     db: &DatabaseConnection,
     auth: &SharedAuth,
     fixture: bool,
+    idempotency_pepper: [u8; 32],
 ) -> Units {
     let conversations = conversations::ConversationsService::new(db.clone());
     let messages: Vec<(Channel, messages::MessagesService)> = (Channel::ALL.into_iter())
@@ -63,7 +64,12 @@ pub fn register(
     registry.hooks(
         Hooks::new()
             .around(Method::WRITES, InUnitOfWork::hook(&units))
-            .around(&[Method::Create], Arc::new(IdempotentCreate)),
+            .around(
+                &[Method::Create],
+                Arc::new(IdempotentCreate {
+                    pepper: idempotency_pepper,
+                }),
+            ),
     );
     registry.use_service(
         "authentication",

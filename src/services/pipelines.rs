@@ -3,7 +3,7 @@
 //! items with an `id` keep (and may rename) that stage, items without one are
 //! new, stages left out are deleted (their conversations lose the stage).
 
-use super::common::{records_mut, selected, single, tenant_options, tenant_schema};
+use super::common::{record_id, records_mut, selected, tenant_options, tenant_schema};
 use crate::feathers::sql::WriteMode;
 use crate::feathers::{FeathersError, Field, FieldType, Id, Params, Result, Service, SqlService};
 use async_trait::async_trait;
@@ -243,7 +243,7 @@ impl Service for PipelinesService {
         Ok(record)
     }
     async fn patch(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {
-        let pipeline = single(id, "patch")?;
+        let pipeline = record_id(id)?;
         let stages = data.get("stages").map(parse_stages).transpose()?;
         let txn = params.txn().await?;
         let mut record = self
@@ -257,7 +257,6 @@ impl Service for PipelinesService {
         Ok(record)
     }
     async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
-        single(id, "remove")?;
         let txn = params.txn().await?;
         let mut record = self.0._get(txn, id.expect("single"), params).await?;
         self.embed_stages(txn, &mut record, params).await?;

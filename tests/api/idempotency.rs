@@ -1,5 +1,6 @@
-//! `Idempotency-Key` on the creates of the messaging paths (transform-outgoing on
-//! every channel, SMS, playground) and of predefined messages: a retry with the
+//! `Idempotency-Key` on every create (an around hook of the app): the messaging
+//! paths (transform-outgoing on every channel, SMS, playground), predefined
+//! messages and every other service: a retry with the
 //! same key and body answers the first result and stores nothing; the same key
 //! with another body (or on another path) is a 409; keys belong to one
 //! organization and live 24 hours; a preview uses no key.
@@ -348,4 +349,60 @@ async fn concurrent_retries_store_one_message() {
         }
     }
     assert_eq!(rows(&app, &app.org, webchat).await, 1, "{answers:?}");
+}
+
+/// Every other create honours the key too: the same key and body answer the first
+/// record and store nothing more; another body under it is a 409 and stores nothing.
+#[actix_web::test]
+async fn every_create_honours_the_key() {
+    let app = spawn_app().await;
+    let pipeline = |name: &str| json!({"name": name, "stages": [{"name": "New"}]});
+    let user = |email: &str| json!({"email": email, "password": "agent-password"});
+    for (path, table, body, other) in [
+        (
+            "/users",
+            "users",
+            user("key-a@acme.test"),
+            user("key-b@acme.test"),
+        ),
+        (
+            "/api-keys",
+            "api_keys",
+            json!({"name": "a"}),
+            json!({"name": "b"}),
+        ),
+        (
+            "/contacts",
+            "contacts",
+            json!({"first_name": "A"}),
+            json!({"first_name": "B"}),
+        ),
+        ("/tags", "tags", json!({"name": "a"}), json!({"name": "b"})),
+        (
+            "/ai-assistants",
+            "ai_assistants",
+            json!({"name": "a"}),
+            json!({"name": "b"}),
+        ),
+        ("/pipelines", "pipelines", pipeline("a"), pipeline("b")),
+        (
+            "/conversation-views",
+            "conversation_views",
+            json!({"name": "a", "query": {"status": "open"}}),
+            json!({"name": "b", "query": {"status": "open"}}),
+        ),
+    ] {
+        let count = format!("SELECT COUNT(*) FROM {table}");
+        let before = sql_i64(&app, &count).await;
+        let key = format!("key{path}");
+        let (status, first) = post_with_key(&app, &app.org, path, &key, &body).await;
+        assert_eq!(status, StatusCode::CREATED, "{path}: {first}");
+        let (status, again) = post_with_key(&app, &app.org, path, &key, &body).await;
+        assert_eq!(status, StatusCode::CREATED, "{path}: {again}");
+        assert_eq!(again, first, "{path}: the first answer, replayed");
+        let (status, conflict) = post_with_key(&app, &app.org, path, &key, &other).await;
+        assert_error(status, &conflict, 409, "Conflict");
+        assert_eq!(sql_i64(&app, &count).await, before + 1, "{path}: one row");
+    }
+    assert_eq!(count_keys(&app).await, 7, "one key per create");
 }
