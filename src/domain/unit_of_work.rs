@@ -153,6 +153,15 @@ impl UnitOfWork {
         Ok(())
     }
 
+    /// The last record this unit recorded for `path` and `id`, if any: a write's
+    /// answer when it asks for the whole record (saves reading it again).
+    pub fn recorded(&self, path: &str, id: i64) -> Option<Value> {
+        let events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        (events.iter().rev())
+            .find(|e| e.path == path && e.data.get("id").and_then(Value::as_i64) == Some(id))
+            .map(|e| e.data.clone())
+    }
+
     /// Records `event` on `path` for each of `records`.
     pub fn record_all(&self, path: &str, event: &'static str, records: Vec<Value>) {
         for data in records {

@@ -362,6 +362,11 @@ impl Service for ConversationsService {
             return Err(FeathersError::no_record(conversation.0));
         }
         let select = query.select.as_deref();
+        if select.is_none()
+            && let Some(record) = uow.recorded(conversations::PATH, conversation.0)
+        {
+            return Ok(record);
+        }
         let answer = self
             .0
             .read_by_ids(uow.conn().await?, &[conversation.0], select)
