@@ -326,8 +326,13 @@ async fn a_page_then_a_stream_from_its_last_event_id_misses_no_write() {
     // A write between the page and the subscription.
     tag(&app, &app.org, "Between").await;
     let mut stream = subscribe(&app, &format!("?since={position}")).await;
-    let frames = stream.events(1).await;
-    assert_eq!(named(&frames), pairs(&[("tags created", "Between")]));
+    // The header is this instance's dispatcher position, read before the page: a
+    // write committed just before may come again (the page shows it already).
+    let mut frame = stream.event().await;
+    if named(&[frame.clone()]) == pairs(&[("tags created", "Before")]) {
+        frame = stream.event().await;
+    }
+    assert_eq!(named(&[frame]), pairs(&[("tags created", "Between")]));
     stream.quiet(Duration::from_millis(500)).await;
 }
 
