@@ -68,7 +68,10 @@ async fn main() {
         clients * writes
     );
     report("write (REST round trip)", &mut write_ms);
-    report("delivery after the write's answer (~commit)", &mut from_answer);
+    report(
+        "delivery after the write's answer (~commit)",
+        &mut from_answer,
+    );
     report("delivery after the write was sent", &mut from_sent);
 }
 

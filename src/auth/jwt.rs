@@ -60,7 +60,13 @@ impl JwtKeys {
         token_version: i64,
     ) -> Result<(String, Claims), FeathersError> {
         let expires_secs = self.expires_secs;
-        self.issue_typed(TOKEN_TYPE, expires_secs, user_id, organization_id, token_version)
+        self.issue_typed(
+            TOKEN_TYPE,
+            expires_secs,
+            user_id,
+            organization_id,
+            token_version,
+        )
     }
 
     /// A new token of type `typ` valid for `expires_secs`.

@@ -218,7 +218,8 @@ async fn open(req: &HttpRequest, rest: &RestState, state: &StreamState) -> Resul
     // On the database runtime: the replay's connections belong there (see `db::runtime`).
     crate::db::runtime().spawn(stream.run(tx, reset, permit));
     let body = futures_util::stream::poll_fn(move |cx| {
-        rx.poll_recv(cx).map(|frame| frame.map(Ok::<_, std::convert::Infallible>))
+        rx.poll_recv(cx)
+            .map(|frame| frame.map(Ok::<_, std::convert::Infallible>))
     });
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
@@ -233,7 +234,9 @@ async fn open(req: &HttpRequest, rest: &RestState, state: &StreamState) -> Resul
 /// whose seq the frame carries, so a reconnect resumes there.
 fn reset(since: i64, present: i64, reason: &str) -> Bytes {
     let message = match reason {
-        "expired" => "The events after this cursor are no longer kept: reload what you show, then go on from here",
+        "expired" => {
+            "The events after this cursor are no longer kept: reload what you show, then go on from here"
+        }
         _ => "This cursor is ahead of every event: reload what you show, then go on from here",
     };
     let data = json!({ "reason": reason, "message": message, "since": since });
@@ -411,7 +414,12 @@ mod tests {
                 .expect("a frame")
                 .unwrap();
             let text = String::from_utf8(frame.to_vec()).unwrap();
-            let id = text.strip_prefix("id: ").unwrap().split('\n').next().unwrap();
+            let id = text
+                .strip_prefix("id: ")
+                .unwrap()
+                .split('\n')
+                .next()
+                .unwrap();
             ids.push(id.parse::<i64>().unwrap());
         }
         assert_eq!(ids, (1..=20).collect::<Vec<_>>());
@@ -432,7 +440,13 @@ mod tests {
                 paths: Some(vec!["tags".into(), "contacts".into()]),
             }
         );
-        for bad in ["since=", "since=1.5", "paths=tags,,contacts", "paths=users", "x=1"] {
+        for bad in [
+            "since=",
+            "since=1.5",
+            "paths=tags,,contacts",
+            "paths=users",
+            "x=1",
+        ] {
             let err = parse_query(bad, &known).unwrap_err();
             assert_eq!(err.code(), 400, "{bad}");
         }

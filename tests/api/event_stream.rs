@@ -41,7 +41,8 @@ impl Sse {
                 .ok()?
                 .expect("the stream reads")
                 .expect("the stream stays open");
-            self.buffer.push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
+            self.buffer
+                .push_str(std::str::from_utf8(&chunk).expect("UTF-8"));
         }
     }
 
@@ -103,7 +104,12 @@ fn parse(block: &str) -> Frame {
 /// Opens `/events{query}` on `base` with `request`'s credentials; asserts a stream.
 async fn open(request: reqwest::RequestBuilder) -> Sse {
     let response = request.send().await.expect("sent");
-    assert_eq!(response.status(), StatusCode::OK, "{:?}", response.text().await);
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "{:?}",
+        response.text().await
+    );
     let kind = response.headers()["content-type"].to_str().unwrap();
     assert!(kind.starts_with("text/event-stream"), "{kind}");
     let mut sse = Sse {
@@ -251,10 +257,7 @@ async fn no_event_of_another_organization_reaches_a_stream() {
             .map(|f| f.data["name"].as_str().unwrap().to_string())
             .collect()
     };
-    assert_eq!(
-        names(mine.events(3).await),
-        ["acme-0", "acme-1", "acme-2"]
-    );
+    assert_eq!(names(mine.events(3).await), ["acme-0", "acme-1", "acme-2"]);
     assert_eq!(
         names(theirs.events(3).await),
         ["globex-0", "globex-1", "globex-2"]
@@ -294,7 +297,11 @@ async fn a_cursor_older_than_the_retention_gets_a_reset_then_the_present() {
     assert_eq!(reset.data["reason"], "expired");
     assert_eq!(reset.data["since"], old - 1);
     assert!(reset.data["message"].is_string());
-    assert_eq!(reset.id, Some(present), "a reconnect resumes at the present");
+    assert_eq!(
+        reset.id,
+        Some(present),
+        "a reconnect resumes at the present"
+    );
     tag(&app, &app.org, "New").await;
     assert_eq!(
         named(&[stream.event().await]),
@@ -308,7 +315,10 @@ async fn a_cursor_older_than_the_retention_gets_a_reset_then_the_present() {
     );
     let mut ahead = subscribe(&app, "?since=1000000").await;
     let reset = ahead.event().await;
-    assert_eq!((reset.event.as_str(), &reset.data["reason"]), ("reset", &json!("unknown")));
+    assert_eq!(
+        (reset.event.as_str(), &reset.data["reason"]),
+        ("reset", &json!("unknown"))
+    );
 }
 
 #[actix_web::test]
@@ -371,7 +381,10 @@ async fn the_paths_filter_and_bad_queries() {
     ] {
         let (status, body) = send(app.request(Method::GET, &format!("/events{query}"))).await;
         assert_error(status, &body, 400, "BadRequest");
-        assert!(body["message"].as_str().unwrap().contains(field), "{query}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(field),
+            "{query}: {body}"
+        );
     }
     let bad = app
         .request(Method::GET, "/events")
@@ -418,7 +431,10 @@ async fn stream_tokens_open_a_stream_and_nothing_else() {
     let key = key["key"].as_str().unwrap();
     let by_key = app.client.get(app.url("/events")).header("x-api-key", key);
     open(by_key).await;
-    let mint = app.client.post(app.url("/event-tokens")).header("x-api-key", key);
+    let mint = app
+        .client
+        .post(app.url("/event-tokens"))
+        .header("x-api-key", key);
     assert_eq!(send(mint).await.0, StatusCode::CREATED);
 }
 
@@ -444,7 +460,10 @@ async fn streams_have_their_own_cap_outside_the_request_limit() {
         if res.status() == StatusCode::OK {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the slot never came back");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slot never came back"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -472,7 +491,11 @@ async fn a_write_through_one_instance_reaches_a_stream_on_another() {
     let frame = there.event().await;
     assert_eq!(named(&[frame]), pairs(&[("tags created", "Cross")]));
     // Woken by NOTIFY, well before the 1 s poll.
-    assert!(started.elapsed() < Duration::from_millis(900), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "{:?}",
+        started.elapsed()
+    );
     // And the other way round.
     let client = reqwest::Client::new();
     let res = client
@@ -550,7 +573,10 @@ async fn concurrent_writers_never_leave_a_gap_a_reader_skips() {
     let total = outbox::last_seq(&app.db).await.unwrap();
     assert_eq!(total - start, tasks * writes);
     let expected: Vec<i64> = (1..=total).collect();
-    assert_eq!(seen, expected, "the reader saw a seq before one that committed later");
+    assert_eq!(
+        seen, expected,
+        "the reader saw a seq before one that committed later"
+    );
 
     let frames = stream.events((tasks * writes) as usize).await;
     let ids: Vec<i64> = frames.iter().map(|f| f.id.unwrap()).collect();
