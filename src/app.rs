@@ -2,6 +2,8 @@
 
 use crate::auth::{AuthContext, jwt::JwtKeys, throttle::LoginThrottle};
 use crate::config::Settings;
+use crate::events::Dispatcher;
+use crate::events::stream::{self, StreamState};
 use crate::feathers::FeathersError;
 use crate::feathers::Registry;
 use crate::feathers::error::ErrorKind;
@@ -29,8 +31,13 @@ pub struct Application {
     pub units: crate::domain::Units,
     /// How this instance runs the `system` queue's jobs.
     jobs: WorkerConfig,
-    /// For the job workers' own NOTIFY connection.
+    /// For the job workers' and the dispatcher's own NOTIFY connections.
     database_url: String,
+    /// Feeds this instance's event streams.
+    dispatcher: Arc<Dispatcher>,
+    event_retention: chrono::Duration,
+    /// One stop signal for the server's streams and the background work.
+    stop: CancellationToken,
 }
 
 /// What stops the server or a command before (or while) it runs, with its cause.
@@ -134,6 +141,22 @@ impl Application {
             pepper,
         );
         registry.add_cache("principals", auth.clone());
+        let dispatcher = Arc::new(Dispatcher::new(
+            db.clone(),
+            crate::events::dispatcher::BUFFER,
+        ));
+        registry.set_position(dispatcher.clone());
+        let stop = CancellationToken::new();
+        let streams = web::Data::new(StreamState {
+            db: db.clone(),
+            auth: auth.clone(),
+            dispatcher: dispatcher.clone(),
+            paths: registry.paths().map(str::to_string).collect(),
+            keep_alive: Duration::from_millis(settings.event_keep_alive_ms.max(1)),
+            streams: (settings.max_event_streams > 0)
+                .then(|| Arc::new(tokio::sync::Semaphore::new(settings.max_event_streams))),
+            stop: stop.clone(),
+        });
         let registry = Arc::new(registry);
         let state = web::Data::new(RestState {
             registry: registry.clone(),
@@ -173,8 +196,19 @@ impl Application {
                 .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
                 .app_data(state.clone())
                 .app_data(ready.clone())
+                .app_data(streams.clone())
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))
+                .service(
+                    web::resource("/events")
+                        .get(stream::subscribe)
+                        .default_service(web::to(stream::not_allowed)),
+                )
+                .service(
+                    web::resource("/event-tokens")
+                        .post(stream::mint_token)
+                        .default_service(web::to(stream::not_allowed)),
+                )
                 .default_service(web::to(dispatch))
         })
         .workers(workers(settings.workers_per_core))
@@ -197,6 +231,9 @@ impl Application {
             units,
             jobs,
             database_url: settings.database_url.clone(),
+            dispatcher,
+            event_retention: chrono::Duration::days(settings.event_retention_days),
+            stop,
         })
     }
 
@@ -208,8 +245,9 @@ impl Application {
     /// One stop signal for everything: SIGTERM or SIGINT stops the server (it drains
     /// in-flight requests) and, at the same moment, the job workers (they claim
     /// nothing more, finish running jobs within their grace, hand the rest back).
+    /// Event streams end at the same signal (they would hold the drain for good).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let stop = CancellationToken::new();
+        let stop = self.stop.clone();
         tokio::spawn(stop_on_signal(stop.clone()));
         // Background work runs on the database runtime (its connections belong there,
         // see `db::runtime`); the sets abort what they hold if this future is dropped.
@@ -222,7 +260,30 @@ impl Application {
             ),
             on_db,
         );
+        periodic.spawn_on(
+            crate::events::dispatcher::prune_periodically(
+                self.db.clone(),
+                self.event_retention,
+                Duration::from_secs(3600),
+            ),
+            on_db,
+        );
         let mut workers = tokio::task::JoinSet::new();
+        // The position is read before the first request is served, so that every
+        // answer carries `X-Last-Event-Id` (the run loop retries if this fails).
+        let dispatcher = self.dispatcher.clone();
+        match on_db.spawn(async move { dispatcher.start().await }).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e.message, cause = %e.chain(), "the event dispatcher could not start")
+            }
+            Err(e) => tracing::warn!(error = %e, "the event dispatcher could not start"),
+        }
+        workers.spawn_on(self.dispatcher.clone().run(stop.clone()), on_db);
+        workers.spawn_on(
+            crate::events::dispatcher::listen(self.database_url.clone(), stop.clone()),
+            on_db,
+        );
         if self.jobs.concurrency > 0 {
             workers.spawn_on(
                 crate::jobs::worker::listen(self.database_url.clone(), stop.clone()),
@@ -329,7 +390,7 @@ fn db_context<F: Future>(fut: F) -> impl Future<Output = F::Output> {
 /// Bounds the requests served at once (`max_in_flight`); the excess is refused at
 /// once with 503 and `Retry-After` instead of queueing for the pool. `/healthz` and
 /// `/readyz` are neither counted nor refused: a probe must see the instance's state,
-/// and `/readyz` has its own timeout.
+/// and `/readyz` has its own timeout; nor is `/events`, whose streams have their own cap.
 #[derive(Clone)]
 struct InFlight(Option<Arc<tokio::sync::Semaphore>>);
 
@@ -345,7 +406,8 @@ impl InFlight {
         let Some(limit) = &self.0 else {
             return Ok(None);
         };
-        if path == "/healthz" || path == "/readyz" {
+        // Streams last: they have their own cap (`max_event_streams`).
+        if path == "/healthz" || path == "/readyz" || path == "/events" {
             return Ok(None);
         }
         match limit.clone().try_acquire_owned() {

@@ -83,6 +83,17 @@ pub struct Settings {
     /// On SIGTERM/SIGINT, how long in-flight requests may take to finish, s.
     #[serde(default = "default_shutdown_timeout_secs")]
     pub shutdown_timeout_secs: u64,
+    // The event stream (README "Event stream").
+    /// Events are kept this long; a stream resuming from an older one gets a `reset`.
+    #[serde(default = "default_event_retention_days")]
+    pub event_retention_days: i64,
+    /// Event streams this instance serves at once; beyond it 503 (0: no limit).
+    #[serde(default = "default_max_event_streams")]
+    pub max_event_streams: usize,
+    /// A stream with nothing to send writes a comment this often, ms (proxies close
+    /// idle connections).
+    #[serde(default = "default_event_keep_alive_ms")]
+    pub event_keep_alive_ms: u64,
 }
 
 fn default_max_answer_bytes() -> usize {
@@ -112,6 +123,16 @@ fn default_body_timeout_ms() -> u64 {
 }
 fn default_shutdown_timeout_secs() -> u64 {
     30
+}
+
+fn default_event_retention_days() -> i64 {
+    7
+}
+fn default_max_event_streams() -> usize {
+    10_000
+}
+fn default_event_keep_alive_ms() -> u64 {
+    15_000
 }
 
 fn default_env() -> String {
@@ -170,6 +191,12 @@ impl Settings {
         }
         if self.max_body_bytes == 0 {
             return Err("max_body_bytes must be positive".into());
+        }
+        if self.event_retention_days < 1 {
+            return Err("event_retention_days must be 1 or more".into());
+        }
+        if self.event_keep_alive_ms == 0 {
+            return Err("event_keep_alive_ms must be positive".into());
         }
         Ok(())
     }
@@ -333,6 +360,9 @@ mod tests {
             max_in_flight: 512,
             body_timeout_ms: 10_000,
             shutdown_timeout_secs: 30,
+            event_retention_days: 7,
+            max_event_streams: 10_000,
+            event_keep_alive_ms: 15_000,
         }
     }
 

@@ -143,3 +143,48 @@ pub async fn connect_with(url: &str, pool: &PoolSettings) -> Result<DatabaseConn
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     Migrator::up(db, None).await
 }
+
+/// Turns PostgreSQL NOTIFYs on `channel` into calls of `wake`, on a connection of its
+/// own (not one of the request pool's: a pool of one would be taken for good),
+/// reconnecting after a failure, until `stop` trips. `wake` also runs once each time
+/// it (re)connects: what was notified while it was away is read then. Polling by its
+/// users covers the rest. Nothing to do on other databases.
+pub async fn listen(
+    database_url: String,
+    channel: &'static str,
+    wake: fn(),
+    stop: tokio_util::sync::CancellationToken,
+) {
+    if !database_url.starts_with("postgres") {
+        return;
+    }
+    while !stop.is_cancelled() {
+        let mut listener = match sqlx::postgres::PgListener::connect(&database_url).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, channel, "listener cannot connect; polling meanwhile");
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => continue,
+                }
+            }
+        };
+        if let Err(e) = listener.listen(channel).await {
+            tracing::warn!(error = %e, channel, "listener cannot LISTEN");
+            continue;
+        }
+        wake();
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                n = listener.recv() => match n {
+                    Ok(_) => wake(),
+                    Err(e) => {
+                        tracing::warn!(error = %e, channel, "listener lost its connection");
+                        break;
+                    }
+                },
+            }
+        }
+    }
+}

@@ -104,5 +104,10 @@ mod tests {
             !logged.contains("secret") && !logged.contains("abc"),
             "{logged}"
         );
+        // The event stream's token (a URL is what EventSource can send).
+        assert_eq!(
+            redact_target("/events", "token=eyJhbGciOi.eyJzdWIi.c2ln&since=42"),
+            "/events?token=…&since=…"
+        );
     }
 }

@@ -29,6 +29,10 @@ pub struct Claims {
 /// The header `typ` this issuer writes and the verifier requires.
 pub const TOKEN_TYPE: &str = "access";
 
+/// The header `typ` of a stream token: accepted by `GET /events?token=` alone, and
+/// refused as an access token (a URL ends up in logs and histories).
+pub const STREAM_TOKEN_TYPE: &str = "event-stream";
+
 /// Signs and verifies tokens with one secret.
 #[derive(Clone)]
 pub struct JwtKeys {
@@ -48,9 +52,28 @@ impl JwtKeys {
         }
     }
 
-    /// A new token for a user at `token_version`; a new `jti` every time.
+    /// A new access token for a user at `token_version`; a new `jti` every time.
     pub fn issue(
         &self,
+        user_id: i64,
+        organization_id: i64,
+        token_version: i64,
+    ) -> Result<(String, Claims), FeathersError> {
+        let expires_secs = self.expires_secs;
+        self.issue_typed(
+            TOKEN_TYPE,
+            expires_secs,
+            user_id,
+            organization_id,
+            token_version,
+        )
+    }
+
+    /// A new token of type `typ` valid for `expires_secs`.
+    pub fn issue_typed(
+        &self,
+        typ: &str,
+        expires_secs: i64,
         user_id: i64,
         organization_id: i64,
         token_version: i64,
@@ -61,12 +84,12 @@ impl JwtKeys {
             organization_id,
             aud: self.audience.clone(),
             iat,
-            exp: iat + self.expires_secs,
+            exp: iat + expires_secs,
             jti: uuid::Uuid::new_v4().to_string(),
             ver: token_version,
         };
         let header = Header {
-            typ: Some(TOKEN_TYPE.into()),
+            typ: Some(typ.into()),
             ..Header::new(Algorithm::HS256)
         };
         let token =
@@ -74,9 +97,14 @@ impl JwtKeys {
         Ok((token, claims))
     }
 
-    /// Verifies signature, type, audience, expiry and not-before; the 401 says which
-    /// failed, as Feathers does.
+    /// Verifies an access token's signature, type, audience, expiry and not-before;
+    /// the 401 says which failed, as Feathers does.
     pub fn verify(&self, token: &str) -> Result<Claims, FeathersError> {
+        self.verify_typed(token, TOKEN_TYPE)
+    }
+
+    /// [`Self::verify`] for a token of type `typ`.
+    pub fn verify_typed(&self, token: &str, typ: &str) -> Result<Claims, FeathersError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "sub", "aud"]);
@@ -96,7 +124,7 @@ impl JwtKeys {
             };
             refused(name, message)
         })?;
-        if data.header.typ.as_deref() != Some(TOKEN_TYPE) {
+        if data.header.typ.as_deref() != Some(typ) {
             return Err(refused("JsonWebTokenError", "invalid token type"));
         }
         Ok(data.claims)
@@ -157,5 +185,27 @@ mod tests {
             .verify(&sign(Some("access"), Some(now + 3600)))
             .unwrap_err();
         assert_eq!(err.message, "jwt not active");
+    }
+
+    #[test]
+    fn a_stream_token_is_no_access_token_and_the_reverse() {
+        let keys = JwtKeys::new("secret-a", "https://yourdomain.com", 3600);
+        let (stream, claims) = keys.issue_typed(STREAM_TOKEN_TYPE, 60, 7, 3, 1).unwrap();
+        assert_eq!(claims.exp - claims.iat, 60);
+        assert_eq!(
+            keys.verify_typed(&stream, STREAM_TOKEN_TYPE).unwrap(),
+            claims
+        );
+        assert_eq!(
+            keys.verify(&stream).unwrap_err().message,
+            "invalid token type"
+        );
+        let (access, _) = keys.issue(7, 3, 1).unwrap();
+        assert_eq!(
+            keys.verify_typed(&access, STREAM_TOKEN_TYPE)
+                .unwrap_err()
+                .message,
+            "invalid token type"
+        );
     }
 }

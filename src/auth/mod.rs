@@ -21,6 +21,9 @@ pub const AGENT: &str = "agent";
 /// The roles a user can have.
 pub const ROLES: &[&str] = &[ADMIN, AGENT];
 
+/// How long a stream token is valid: long enough to open the stream with it.
+pub const STREAM_TOKEN_SECS: i64 = 60;
+
 /// A user as authentication needs it.
 #[derive(Debug, Clone)]
 pub struct UserRow {
@@ -224,6 +227,37 @@ impl AuthContext {
         self.db.execute(&prune).await?;
         self.cache.remove(&token_credential(claims)?);
         Ok(())
+    }
+
+    /// A stream token for `principal` ([`jwt::STREAM_TOKEN_TYPE`], valid
+    /// [`STREAM_TOKEN_SECS`]): browsers' EventSource cannot send headers, so the
+    /// stream takes it in its URL, where a long-lived access token does not belong.
+    pub async fn issue_stream_token(&self, principal: &Principal) -> Result<String> {
+        let user = find_user(&self.db, Some(principal.user_id), None)
+            .await?
+            .filter(|u| u.organization_id == principal.tenant_id)
+            .ok_or_else(|| FeathersError::not_authenticated("Not authenticated"))?;
+        let (token, _) = self.keys.issue_typed(
+            jwt::STREAM_TOKEN_TYPE,
+            STREAM_TOKEN_SECS,
+            user.id,
+            user.organization_id,
+            user.token_version,
+        )?;
+        Ok(token)
+    }
+
+    /// The principal a stream token names; refused like an access token when its
+    /// user is gone or its tokens were revoked since.
+    pub async fn principal_for_stream_token(&self, token: &str) -> Result<Principal> {
+        let claims = self.keys.verify_typed(token, jwt::STREAM_TOKEN_TYPE)?;
+        let user = self.user_for_claims(&claims).await?;
+        Ok(Principal {
+            tenant_id: user.organization_id,
+            user_id: user.id,
+            role: user.role,
+            strategy: "stream-token".into(),
+        })
     }
 
     async fn principal_for_api_key(&self, key: &str) -> Result<Principal> {

@@ -238,40 +238,7 @@ impl Worker {
     }
 }
 
-/// Turns PostgreSQL NOTIFYs on [`queue::CHANNEL`] into wake-ups of this process's
-/// workers, reconnecting after a failure, until `shutdown` trips. Polling covers
-/// what is lost while it reconnects. Its connection is its own, not one of the
-/// request pool's (a pool of one would be taken for good).
+/// Wakes this process's workers at every NOTIFY of an enqueue (any instance's).
 pub async fn listen(database_url: String, shutdown: CancellationToken) {
-    if !database_url.starts_with("postgres") {
-        return;
-    }
-    while !shutdown.is_cancelled() {
-        let mut listener = match sqlx::postgres::PgListener::connect(&database_url).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::warn!(error = %e, "job listener cannot connect; polling meanwhile");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(std::time::Duration::from_secs(2)) => continue,
-                }
-            }
-        };
-        if let Err(e) = listener.listen(queue::CHANNEL).await {
-            tracing::warn!(error = %e, "job listener cannot LISTEN");
-            continue;
-        }
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                n = listener.recv() => match n {
-                    Ok(_) => wake(),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "job listener lost its connection");
-                        break;
-                    }
-                },
-            }
-        }
-    }
+    crate::db::listen(database_url, queue::CHANNEL, wake, shutdown).await
 }

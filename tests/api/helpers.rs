@@ -106,6 +106,9 @@ pub fn settings(database_url: &str) -> Settings {
         max_in_flight: 512,
         body_timeout_ms: 10_000,
         shutdown_timeout_secs: 30,
+        event_retention_days: 7,
+        max_event_streams: 10_000,
+        event_keep_alive_ms: 15_000,
     }
 }
 

@@ -12,6 +12,7 @@ mod conversation_counts;
 mod conversation_views;
 mod conversations;
 mod deep_pages;
+mod event_stream;
 mod events;
 mod feathers_rest;
 mod generated_requests;
