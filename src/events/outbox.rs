@@ -33,6 +33,17 @@ pub struct Stored {
     pub created_at: DateTime<Utc>,
 }
 
+/// The columns of an event row, in the order `append` writes them.
+const COLUMNS: [&str; 7] = [
+    "seq",
+    "organization_id",
+    "path",
+    "event",
+    "data",
+    "actor",
+    "created_at",
+];
+
 fn a(name: &str) -> Alias {
     Alias::new(name)
 }
@@ -68,18 +79,7 @@ pub async fn append<C: ConnectionTrait>(
     let first = last - events.len() as i64 + 1;
     let now = Utc::now();
     let mut q = Query::insert();
-    q.into_table(a("events")).columns(
-        [
-            "seq",
-            "organization_id",
-            "path",
-            "event",
-            "data",
-            "actor",
-            "created_at",
-        ]
-        .map(a),
-    );
+    q.into_table(a("events")).columns(COLUMNS.map(a));
     for (i, e) in events.iter().enumerate() {
         q.values_panic([
             (first + i as i64).into(),
@@ -114,22 +114,11 @@ pub async fn after<C: ConnectionTrait>(
     limit: u64,
 ) -> Result<Vec<Stored>> {
     let mut q = Query::select();
-    q.columns(
-        [
-            "seq",
-            "organization_id",
-            "path",
-            "event",
-            "data",
-            "actor",
-            "created_at",
-        ]
-        .map(a),
-    )
-    .from(a("events"))
-    .and_where(Expr::col(a("seq")).gt(since))
-    .order_by(a("seq"), Order::Asc)
-    .limit(limit);
+    q.columns(COLUMNS.map(a))
+        .from(a("events"))
+        .and_where(Expr::col(a("seq")).gt(since))
+        .order_by(a("seq"), Order::Asc)
+        .limit(limit);
     if let Some(org) = organization {
         q.and_where(Expr::col(a("organization_id")).eq(org));
     }

@@ -107,6 +107,28 @@ async fn require_owner_or_admin<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Creates one record owned by the caller (`owner_field` set to the caller's user):
+/// validated, inserted and read back in the call's unit of work.
+pub async fn create_owned(
+    sql: &SqlService,
+    data: Value,
+    params: &Params,
+    owner_field: &'static str,
+) -> Result<Value> {
+    if data.is_array() {
+        return Err(FeathersError::method_not_allowed(
+            "Can not create multiple entries",
+        ));
+    }
+    let txn = params.txn().await?;
+    let fields = sql
+        .validate_write(txn, &data, WriteMode::Create, params)
+        .await?;
+    let owner = [(owner_field, params.principal()?.user_id.into())];
+    let id = sql.insert(txn, &fields, &owner, params).await?;
+    sql._get(txn, &id.to_string(), params).await
+}
+
 /// Patches a record that only its owner or an admin may change: check and write in one transaction.
 pub async fn patch_owned(
     sql: &SqlService,

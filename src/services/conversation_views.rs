@@ -2,9 +2,8 @@
 //! over conversations. Everyone in the organization sees them; their owner or an
 //! admin changes them. `GET /conversations?view_id=N` applies one.
 
-use super::common::{patch_owned, remove_owned, tenant_options, tenant_schema};
+use super::common::{create_owned, patch_owned, remove_owned, tenant_options, tenant_schema};
 use crate::feathers::schema::Source;
-use crate::feathers::sql::WriteMode;
 use crate::feathers::{
     FeathersError, Field, FieldType, Id, Params, Query, Result, Service, SqlService,
 };
@@ -97,28 +96,10 @@ impl Service for ConversationViewsService {
         self.0.get(id, params).await
     }
     async fn create(&self, data: Value, params: &Params) -> Result<Value> {
-        if data.is_array() {
-            return Err(FeathersError::method_not_allowed(
-                "Can not create multiple entries",
-            ));
+        if !data.is_array() {
+            check_query(&data, params)?;
         }
-        check_query(&data, params)?;
-        let txn = params.txn().await?;
-        let fields = self
-            .0
-            .validate_write(txn, &data, WriteMode::Create, params)
-            .await?;
-        let id = self
-            .0
-            .insert(
-                txn,
-                &fields,
-                &[("owner_user_id", params.principal()?.user_id.into())],
-                params,
-            )
-            .await?;
-        let record = self.0._get(txn, &id.to_string(), params).await?;
-        Ok(record)
+        create_owned(&self.0, data, params, "owner_user_id").await
     }
     async fn patch(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {
         check_query(&data, params)?;

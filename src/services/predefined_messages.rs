@@ -5,11 +5,8 @@
 //! caller-given `{{variables}}`, rendered when a message is sent with
 //! `predefined_message_id`.
 
-use super::common::{patch_owned, remove_owned, tenant_options, tenant_schema};
-use crate::feathers::sql::WriteMode;
-use crate::feathers::{
-    Direction, FeathersError, Field, FieldType, Id, Params, Result, Service, SqlService,
-};
+use super::common::{create_owned, patch_owned, remove_owned, tenant_options, tenant_schema};
+use crate::feathers::{Direction, Field, FieldType, Id, Params, Result, Service, SqlService};
 use crate::messaging::store::MESSAGE_TYPES;
 use async_trait::async_trait;
 use sea_orm::DatabaseConnection;
@@ -76,31 +73,11 @@ impl Service for PredefinedMessagesService {
     async fn get(&self, id: &Id, params: &Params) -> Result<Value> {
         self.0.get(id, params).await
     }
-    async fn create(&self, data: Value, params: &Params) -> Result<Value> {
-        if data.is_array() {
-            return Err(FeathersError::method_not_allowed(
-                "Can not create multiple entries",
-            ));
-        }
-        let txn = params.txn().await?;
-        let mut data = data;
+    async fn create(&self, mut data: Value, params: &Params) -> Result<Value> {
         if data.is_object() && data.get("message_type").is_none() {
             data["message_type"] = Value::from("text");
         }
-        let fields = self
-            .0
-            .validate_write(txn, &data, WriteMode::Create, params)
-            .await?;
-        let id = self
-            .0
-            .insert(
-                txn,
-                &fields,
-                &[("created_by_user_id", params.principal()?.user_id.into())],
-                params,
-            )
-            .await?;
-        self.0._get(txn, &id.to_string(), params).await
+        create_owned(&self.0, data, params, "created_by_user_id").await
     }
     async fn patch(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {
         patch_owned(&self.0, id, data, params, "created_by_user_id").await
