@@ -17,6 +17,7 @@ mod m0010_idempotency_per_caller;
 mod m0011_one_playground_conversation;
 mod m0012_jobs;
 mod m0013_events;
+mod m0014_job_claim_order;
 mod triggers;
 
 pub struct Migrator;
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0011_one_playground_conversation::Migration),
             Box::new(m0012_jobs::Migration),
             Box::new(m0013_events::Migration),
+            Box::new(m0014_job_claim_order::Migration),
         ]
     }
 }

@@ -150,8 +150,11 @@ pub async fn enqueue<C: ConnectionTrait>(conn: &C, job: &NewJob) -> Result<Optio
 }
 
 /// Claims up to `limit` due jobs of `queue` for `worker` under a lease until
-/// `now + lease`: pending ones whose time has come, and running ones whose lease
-/// ran out (their worker died). One statement, so two workers never take the same job.
+/// `now + lease`: first running ones whose lease ran out (their worker died), then
+/// pending ones whose time has come, by priority, `run_at` and id. Each kind is one
+/// statement (two workers never take the same job) that walks an index in that
+/// order (m0012's `jobs_claim`, m0014's `jobs_pending_order`), so a claim costs the
+/// same with a backlog of ten jobs or of a hundred thousand.
 pub async fn claim<C: ConnectionTrait>(
     conn: &C,
     queue: &str,
@@ -160,52 +163,81 @@ pub async fn claim<C: ConnectionTrait>(
     lease: Duration,
     now: DateTime<Utc>,
 ) -> Result<Vec<Job>> {
-    let due = col("status")
-        .eq(PENDING)
-        .and(col("run_at").lte(now))
-        .or(col("status").eq(RUNNING).and(col("locked_until").lt(now)));
-    let mut pick = Query::select();
-    pick.column(a("id"))
-        .from(a("jobs"))
-        .and_where(col("queue").eq(queue))
-        .and_where(due)
-        .order_by(a("priority"), Order::Desc)
-        .order_by(a("run_at"), Order::Asc)
-        .order_by(a("id"), Order::Asc)
-        .limit(limit);
-    if conn.get_database_backend() == DbBackend::Postgres {
-        pick.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    let expired = col("status").eq(RUNNING).and(col("locked_until").lt(now));
+    let claimer = Claimer {
+        queue,
+        worker,
+        lease,
+        now,
+    };
+    let mut jobs = claimer.claim(conn, limit, expired, false).await?;
+    let left = limit.saturating_sub(jobs.len() as u64);
+    if left > 0 {
+        let due = col("status").eq(PENDING).and(col("run_at").lte(now));
+        jobs.extend(claimer.claim(conn, left, due, true).await?);
     }
-    let mut q = Query::update();
-    q.table(a("jobs"))
-        .value(a("status"), RUNNING)
-        .value(a("locked_by"), worker)
-        .value(a("locked_until"), now + lease)
-        .value(a("attempts"), col("attempts").add(1))
-        .value(a("updated_at"), now)
-        .and_where(col("id").in_subquery(pick))
-        .returning(
-            Query::returning().columns(
-                [
-                    "id",
-                    "organization_id",
-                    "queue",
-                    "kind",
-                    "payload",
-                    "attempts",
-                    "max_attempts",
-                ]
-                .map(a),
-            ),
-        );
-    let mut jobs = conn
-        .query_all(&q)
-        .await?
-        .iter()
-        .map(Job::from_row)
-        .collect::<Result<Vec<_>>>()?;
     jobs.sort_by_key(|j| j.id);
     Ok(jobs)
+}
+
+/// Who claims what: a worker's jobs of one queue, leased until `now + lease`.
+struct Claimer<'a> {
+    queue: &'a str,
+    worker: &'a str,
+    lease: Duration,
+    now: DateTime<Utc>,
+}
+
+impl Claimer<'_> {
+    /// One claim statement over the jobs of the queue matching `which`.
+    async fn claim<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        limit: u64,
+        which: SimpleExpr,
+        by_priority: bool,
+    ) -> Result<Vec<Job>> {
+        let (queue, worker, lease, now) = (self.queue, self.worker, self.lease, self.now);
+        let mut pick = Query::select();
+        pick.column(a("id"))
+            .from(a("jobs"))
+            .and_where(col("queue").eq(queue))
+            .and_where(which);
+        if by_priority {
+            pick.order_by(a("priority"), Order::Desc);
+        }
+        pick.order_by(a("run_at"), Order::Asc)
+            .order_by(a("id"), Order::Asc)
+            .limit(limit);
+        if conn.get_database_backend() == DbBackend::Postgres {
+            pick.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let mut q = Query::update();
+        q.table(a("jobs"))
+            .value(a("status"), RUNNING)
+            .value(a("locked_by"), worker)
+            .value(a("locked_until"), now + lease)
+            .value(a("attempts"), col("attempts").add(1))
+            .value(a("updated_at"), now)
+            .and_where(col("id").in_subquery(pick))
+            .returning(
+                Query::returning().columns(
+                    [
+                        "id",
+                        "organization_id",
+                        "queue",
+                        "kind",
+                        "payload",
+                        "attempts",
+                        "max_attempts",
+                    ]
+                    .map(a),
+                ),
+            );
+        (conn.query_all(&q).await?.iter())
+            .map(Job::from_row)
+            .collect()
+    }
 }
 
 /// `UPDATE jobs SET ... WHERE id = job AND locked_by = worker`: only the lease holder
