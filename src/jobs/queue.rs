@@ -152,9 +152,9 @@ pub async fn enqueue<C: ConnectionTrait>(conn: &C, job: &NewJob) -> Result<Optio
 /// Claims up to `limit` due jobs of `queue` for `worker` under a lease until
 /// `now + lease`: first running ones whose lease ran out (their worker died), then
 /// pending ones whose time has come, by priority, `run_at` and id. Each kind is one
-/// statement (two workers never take the same job) that walks an index in that
-/// order (m0012's `jobs_claim`, m0014's `jobs_pending_order`), so a claim costs the
-/// same with a backlog of ten jobs or of a hundred thousand.
+/// statement (two workers never take the same job) that walks an index in its
+/// order (m0014: `jobs_lease_end`, `jobs_pending_order`), so a claim costs about
+/// the same with a backlog of ten jobs or of a hundred thousand.
 pub async fn claim<C: ConnectionTrait>(
     conn: &C,
     queue: &str,
@@ -189,7 +189,8 @@ struct Claimer<'a> {
 }
 
 impl Claimer<'_> {
-    /// One claim statement over the jobs of the queue matching `which`.
+    /// One claim statement over the jobs of the queue matching `which`: pending ones
+    /// by priority and time, expired ones by the end of their lease.
     async fn claim<C: ConnectionTrait>(
         &self,
         conn: &C,
@@ -204,11 +205,12 @@ impl Claimer<'_> {
             .and_where(col("queue").eq(queue))
             .and_where(which);
         if by_priority {
-            pick.order_by(a("priority"), Order::Desc);
+            pick.order_by(a("priority"), Order::Desc)
+                .order_by(a("run_at"), Order::Asc);
+        } else {
+            pick.order_by(a("locked_until"), Order::Asc);
         }
-        pick.order_by(a("run_at"), Order::Asc)
-            .order_by(a("id"), Order::Asc)
-            .limit(limit);
+        pick.order_by(a("id"), Order::Asc).limit(limit);
         if conn.get_database_backend() == DbBackend::Postgres {
             pick.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         }
