@@ -9,6 +9,7 @@ use crate::feathers::Registry;
 use crate::feathers::error::ErrorKind;
 use crate::feathers::rate_limit::RateLimit;
 use crate::feathers::rest::{RestState, dispatch};
+use crate::auth::sealing::Sealer;
 use crate::jobs::{Worker, WorkerConfig};
 use actix_web::dev::{Server, Service, ServiceResponse};
 use actix_web::{App, HttpResponse, HttpServer, ResponseError, web};
@@ -133,12 +134,17 @@ impl Application {
         });
         let mut registry = Registry::new();
         let pepper: [u8; 32] = sha2::Sha256::digest(format!("idempotency:{secret}")).into();
+        let sealer = Arc::new(
+            Sealer::new(settings.secrets_key.as_deref(), &secret)
+                .map_err(|e| StartError::Config(format!("secrets_key: {e}")))?,
+        );
         let units = crate::services::register(
             &mut registry,
             &db,
             &auth,
             settings.conformance_fixture,
             pepper,
+            &sealer,
         );
         registry.add_cache("principals", auth.clone());
         let dispatcher = Arc::new(Dispatcher::new(

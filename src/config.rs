@@ -94,6 +94,23 @@ pub struct Settings {
     /// idle connections).
     #[serde(default = "default_event_keep_alive_ms")]
     pub event_keep_alive_ms: u64,
+    // AgentPhone (README "SMS and iMessage through AgentPhone").
+    /// Seals channel-account secrets at rest: 64 hex characters (environment
+    /// `SECRETS_KEY`). Unset: derived from the JWT secret.
+    #[serde(default)]
+    pub secrets_key: Option<String>,
+    /// AgentPhone's API (environment `AGENTPHONE_BASE_URL`); an account may override it.
+    #[serde(default = "default_agentphone_base_url")]
+    pub agentphone_base_url: String,
+    /// One AgentPhone call may take this long, ms, before its outcome counts as unknown.
+    #[serde(default = "default_agentphone_timeout_ms")]
+    pub agentphone_timeout_ms: u64,
+    /// Sends in flight at once per channel account.
+    #[serde(default = "default_agentphone_account_concurrency")]
+    pub agentphone_account_concurrency: usize,
+    /// Delivery jobs this instance runs at once.
+    #[serde(default = "default_delivery_concurrency")]
+    pub delivery_concurrency: usize,
 }
 
 fn default_max_answer_bytes() -> usize {
@@ -134,6 +151,18 @@ fn default_max_event_streams() -> usize {
 fn default_event_keep_alive_ms() -> u64 {
     15_000
 }
+fn default_agentphone_base_url() -> String {
+    "https://api.agentphone.ai".into()
+}
+fn default_agentphone_timeout_ms() -> u64 {
+    30_000
+}
+fn default_agentphone_account_concurrency() -> usize {
+    4
+}
+fn default_delivery_concurrency() -> usize {
+    16
+}
 
 fn default_env() -> String {
     "default".into()
@@ -163,6 +192,10 @@ impl Settings {
             .and_then(|b| b.set_override_option("host", var("HOST")))
             .and_then(|b| b.set_override_option("port", var("PORT")))
             .and_then(|b| b.set_override_option("jwt_secret", var("JWT_SECRET")))
+            .and_then(|b| b.set_override_option("secrets_key", var("SECRETS_KEY")))
+            .and_then(|b| {
+                b.set_override_option("agentphone_base_url", var("AGENTPHONE_BASE_URL"))
+            })
             .and_then(|b| b.build())
             .and_then(|c| c.try_deserialize())
             .map_err(|e| format!("invalid configuration: {e}"))?;
@@ -197,6 +230,12 @@ impl Settings {
         }
         if self.event_keep_alive_ms == 0 {
             return Err("event_keep_alive_ms must be positive".into());
+        }
+        if let Some(key) = &self.secrets_key {
+            crate::auth::sealing::Sealer::new(Some(key), "").map_err(|e| format!("secrets_key: {e}"))?;
+        }
+        if self.agentphone_account_concurrency == 0 || self.delivery_concurrency == 0 {
+            return Err("agentphone_account_concurrency and delivery_concurrency must be 1 or more".into());
         }
         Ok(())
     }
@@ -363,6 +402,11 @@ mod tests {
             event_retention_days: 7,
             max_event_streams: 10_000,
             event_keep_alive_ms: 15_000,
+            secrets_key: None,
+            agentphone_base_url: default_agentphone_base_url(),
+            agentphone_timeout_ms: 30_000,
+            agentphone_account_concurrency: 4,
+            delivery_concurrency: 16,
         }
     }
 

@@ -18,6 +18,7 @@ mod m0011_one_playground_conversation;
 mod m0012_jobs;
 mod m0013_events;
 mod m0014_job_claim_order;
+mod m0015_agentphone;
 mod triggers;
 
 pub struct Migrator;
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0012_jobs::Migration),
             Box::new(m0013_events::Migration),
             Box::new(m0014_job_claim_order::Migration),
+            Box::new(m0015_agentphone::Migration),
         ]
     }
 }

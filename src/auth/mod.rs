@@ -4,6 +4,7 @@ pub mod api_key;
 pub mod cache;
 pub mod jwt;
 pub mod password;
+pub mod sealing;
 pub mod throttle;
 
 use crate::feathers::rest::Authenticator;

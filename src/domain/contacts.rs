@@ -96,3 +96,47 @@ pub async fn conversations_follow(uow: &UnitOfWork, org: i64, contact: ContactId
     let ids = conversations::contact_conversations(uow.conn().await?, org, contact.0, None).await?;
     uow.record_read(conversations::PATH, "patched", &ids).await
 }
+
+/// The path whose events contacts are.
+pub const PATH: &str = "contacts";
+
+/// The contact of `org` at `address` (a phone number, or an email handle for
+/// iMessage), created with `name` when there is none; answers it and whether it is new.
+pub async fn find_or_create_by_address(
+    uow: &UnitOfWork,
+    org: i64,
+    address: &str,
+    name: Option<&str>,
+) -> Result<(ContactId, bool)> {
+    let conn = uow.conn().await?;
+    let column = if address.contains('@') { "email" } else { "phone" };
+    let mut q = Query::select();
+    q.column(c("id"))
+        .from(c("contacts"))
+        .and_where(Expr::col(c("organization_id")).eq(org))
+        .and_where(Expr::col(c(column)).eq(address))
+        .order_by(c("id"), sea_orm::sea_query::Order::Asc)
+        .limit(1);
+    if let Some(row) = conn.query_one(&q).await? {
+        return Ok((ContactId(row.try_get("", "id")?), false));
+    }
+    let (first, last) = match name.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(n) => match n.split_once(' ') {
+            Some((f, l)) => (Some(f.to_string()), Some(l.trim().to_string())),
+            None => (Some(n.to_string()), None),
+        },
+        None => (None, None),
+    };
+    let now = chrono::Utc::now();
+    let mut insert = Query::insert();
+    insert
+        .into_table(c("contacts"))
+        .columns(["organization_id", column, "first_name", "last_name", "created_at", "updated_at"].map(c))
+        .values_panic([org.into(), address.into(), first.into(), last.into(), now.into(), now.into()])
+        .returning_col(c("id"));
+    let row = (conn.query_one(&insert).await?)
+        .ok_or_else(|| FeathersError::general("INSERT returned no id"))?;
+    let id: i64 = row.try_get("", "id")?;
+    uow.record_read(PATH, "created", &[id]).await?;
+    Ok((ContactId(id), true))
+}

@@ -12,7 +12,7 @@ use sea_orm::sea_query::{
     Alias, CaseStatement, Expr, ExprTrait, Func, Order, Query, SimpleExpr, UpdateStatement,
 };
 use sea_orm::{ConnectionTrait, DbBackend};
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// The path whose events conversations are.
 pub const PATH: &str = "conversations";
@@ -100,6 +100,30 @@ pub struct NewConversation<'a> {
     pub channel: &'a str,
     pub status: Status,
     pub created_at: DateTime<Utc>,
+    /// A provider's thread: the channel account it lives on, the participant's
+    /// address (or group id) replies go to, the group roster, provider state.
+    pub channel_account_id: Option<i64>,
+    pub external_id: Option<String>,
+    pub is_group: bool,
+    pub participants: Option<Value>,
+    pub metadata: Option<Value>,
+}
+
+impl<'a> NewConversation<'a> {
+    /// An open conversation of no provider thread.
+    pub fn new(contact_id: i64, channel: &'a str, created_at: DateTime<Utc>) -> Self {
+        Self {
+            contact_id,
+            channel,
+            status: Status::Open,
+            created_at,
+            channel_account_id: None,
+            external_id: None,
+            is_group: false,
+            participants: None,
+            metadata: None,
+        }
+    }
 }
 
 /// Stores a new conversation of the unit's organization; records `created`.
@@ -130,6 +154,11 @@ pub async fn insert<C: ConnectionTrait>(
                 "last_interaction_at",
                 "created_at",
                 "updated_at",
+                "channel_account_id",
+                "external_id",
+                "is_group",
+                "participants",
+                "metadata",
             ]
             .map(c),
         )
@@ -141,6 +170,11 @@ pub async fn insert<C: ConnectionTrait>(
             new.created_at.into(),
             new.created_at.into(),
             new.created_at.into(),
+            new.channel_account_id.into(),
+            new.external_id.clone().into(),
+            new.is_group.into(),
+            json_value(&new.participants),
+            json_value(&new.metadata),
         ])
         .returning_col(c("id"));
     let row = conn
@@ -148,6 +182,15 @@ pub async fn insert<C: ConnectionTrait>(
         .await?
         .ok_or_else(|| FeathersError::general("INSERT returned no id"))?;
     Ok(ConversationId(row.try_get("", "id")?))
+}
+
+/// A JSON column's value (SQL NULL for `None`).
+fn json_value(v: &Option<Value>) -> Expr {
+    Expr::val(
+        v.clone()
+            .map(Into::into)
+            .unwrap_or(sea_orm::sea_query::Value::Json(None)),
+    )
 }
 
 /// The contact's live playground conversation, if it has one.

@@ -43,6 +43,9 @@ pub struct NewMessage {
     pub send_style: Option<String>,
     pub delivery_status: Option<&'static str>,
     pub idempotency_key: Option<String>,
+    /// A provider's message: the account it came through and its id there.
+    pub channel_account_id: Option<i64>,
+    pub external_id: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -54,7 +57,7 @@ impl NewMessage {
             "id": null, "organization_id": self.organization_id, "conversation_id": self.conversation_id,
             "channel": self.channel, "direction": self.direction, "message_type": self.message_type,
             "sender_type": self.sender_type, "sender_id": self.sender_id, "text": self.text, "media": self.media,
-            "template": self.template, "payload": self.payload, "channel_account_id": null, "external_id": null,
+            "template": self.template, "payload": self.payload, "channel_account_id": self.channel_account_id, "external_id": self.external_id,
             "reply_to_message_id": self.reply_to_message_id, "send_style": self.send_style, "transport": null,
             "delivery_status": self.delivery_status, "error": null, "created_at": ts, "updated_at": ts,
         })
@@ -116,6 +119,8 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, d: &NewMessage) -> Result<Mess
                 "send_style",
                 "delivery_status",
                 "idempotency_key",
+                "channel_account_id",
+                "external_id",
                 "created_at",
                 "updated_at",
             ]
@@ -137,6 +142,8 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, d: &NewMessage) -> Result<Mess
             d.send_style.clone().into(),
             d.delivery_status.map(str::to_string).into(),
             d.idempotency_key.clone().into(),
+            d.channel_account_id.into(),
+            d.external_id.clone().into(),
             d.created_at.into(),
             d.created_at.into(),
         ])
@@ -232,6 +239,195 @@ pub async fn newest_interaction<C: ConnectionTrait>(
             r.try_get("", "text")?,
             r.try_get("", "created_at")?,
         )),
+        None => None,
+    })
+}
+
+/// An outbound message as its delivery sees it.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    pub id: MessageId,
+    pub organization_id: i64,
+    pub conversation_id: i64,
+    pub channel: String,
+    pub message_type: String,
+    pub text: Option<String>,
+    pub payload: Option<Value>,
+    pub delivery_status: Option<String>,
+    pub attempts: i32,
+    pub external_id: Option<String>,
+    pub reply_to_message_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The live message `id` of `org` with what its delivery needs.
+pub async fn load_outbound<C: ConnectionTrait>(
+    conn: &C,
+    org: i64,
+    id: MessageId,
+) -> Result<Option<Outbound>> {
+    let cols = [
+        "id",
+        "organization_id",
+        "conversation_id",
+        "channel",
+        "message_type",
+        "text",
+        "payload",
+        "delivery_status",
+        "attempts",
+        "external_id",
+        "reply_to_message_id",
+        "created_at",
+    ];
+    let mut q = Query::select();
+    q.columns(cols.map(c))
+        .from(c(TABLE))
+        .and_where(Expr::col(c("organization_id")).eq(org))
+        .and_where(Expr::col(c("id")).eq(id.0))
+        .and_where(Expr::col(c("deleted_at")).is_null());
+    let Some(r) = conn.query_one(&q).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Outbound {
+        id: MessageId(r.try_get("", "id")?),
+        organization_id: r.try_get("", "organization_id")?,
+        conversation_id: r.try_get("", "conversation_id")?,
+        channel: r.try_get("", "channel")?,
+        message_type: r.try_get("", "message_type")?,
+        text: r.try_get("", "text")?,
+        payload: r.try_get("", "payload")?,
+        delivery_status: r.try_get("", "delivery_status")?,
+        attempts: r.try_get("", "attempts")?,
+        external_id: r.try_get("", "external_id")?,
+        reply_to_message_id: r.try_get("", "reply_to_message_id")?,
+        created_at: r.try_get("", "created_at")?,
+    }))
+}
+
+/// The message a provider knows by `external_id` on `account`, live or not: its id,
+/// channel and delivery status.
+pub async fn by_external<C: ConnectionTrait>(
+    conn: &C,
+    account: i64,
+    external_id: &str,
+) -> Result<Option<(MessageId, String, Option<String>)>> {
+    let mut q = Query::select();
+    q.columns([c("id"), c("channel"), c("delivery_status")])
+        .from(c(TABLE))
+        .and_where(Expr::col(c("channel_account_id")).eq(account))
+        .and_where(Expr::col(c("external_id")).eq(external_id));
+    Ok(match conn.query_one(&q).await? {
+        Some(r) => Some((
+            MessageId(r.try_get("", "id")?),
+            r.try_get("", "channel")?,
+            r.try_get("", "delivery_status")?,
+        )),
+        None => None,
+    })
+}
+
+/// One step of a delivery, as the message shows it.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryUpdate {
+    pub status: &'static str,
+    /// This step is a new attempt (the message counts it).
+    pub attempt: bool,
+    /// `Some(Null)` clears the last error.
+    pub error: Option<Value>,
+    pub external_id: Option<String>,
+    pub transport: Option<String>,
+    pub channel_account_id: Option<i64>,
+    pub reply_parent_unresolved: Option<bool>,
+}
+
+/// Moves the delivery of message `id` of `org` on, if its status is one of `from`
+/// (what a step may follow: a delivery never goes back from `sent`); records
+/// `patched`. Answers whether it moved.
+pub async fn set_delivery(
+    uow: &UnitOfWork,
+    org: i64,
+    id: MessageId,
+    from: &[&str],
+    update: &DeliveryUpdate,
+) -> Result<bool> {
+    let conn = uow.conn().await?;
+    let mut q = Query::update();
+    q.table(c(TABLE))
+        .value(c("delivery_status"), update.status)
+        .value(c("updated_at"), Utc::now())
+        .and_where(Expr::col(c("organization_id")).eq(org))
+        .and_where(Expr::col(c("id")).eq(id.0))
+        .and_where(Expr::col(c("delivery_status")).is_in(from.iter().copied()))
+        .returning(Query::returning().column(c("channel")));
+    if update.attempt {
+        q.value(c("attempts"), Expr::col(c("attempts")).add(1));
+    }
+    if let Some(error) = &update.error {
+        let value = match error {
+            Value::Null => sea_orm::sea_query::Value::Json(None),
+            other => other.clone().into(),
+        };
+        q.value(c("error"), Expr::val(value));
+    }
+    if let Some(external) = &update.external_id {
+        q.value(c("external_id"), external.clone());
+    }
+    if let Some(transport) = &update.transport {
+        q.value(c("transport"), transport.clone());
+    }
+    if let Some(account) = update.channel_account_id {
+        q.value(c("channel_account_id"), account);
+    }
+    if let Some(unresolved) = update.reply_parent_unresolved {
+        q.value(c("reply_parent_unresolved"), unresolved);
+    }
+    let Some(row) = conn.query_one(&q).await? else {
+        return Ok(false);
+    };
+    let channel: String = row.try_get("", "channel")?;
+    uow.record_read(&path_of(&channel), "patched", &[id.0])
+        .await?;
+    Ok(true)
+}
+
+/// Soft-deletes a message stored from a provider's echo before its send was known
+/// to be ours (the send's own message carries it now); records `removed`.
+pub async fn drop_echo(uow: &UnitOfWork, org: i64, channel: &str, id: MessageId) -> Result<()> {
+    uow.record_read(&path_of(channel), "removed", &[id.0])
+        .await?;
+    let mut q = Query::update();
+    q.table(c(TABLE))
+        .value(c("deleted_at"), Utc::now())
+        .value(c("external_id"), Option::<String>::None)
+        .and_where(Expr::col(c("organization_id")).eq(org))
+        .and_where(Expr::col(c("id")).eq(id.0));
+    uow.conn().await?.execute(&q).await?;
+    Ok(())
+}
+
+/// The newest outbound message of a conversation still waiting for its send's
+/// outcome with this text: an echo of a send we made but have no answer for yet.
+pub async fn pending_with_text<C: ConnectionTrait>(
+    conn: &C,
+    org: i64,
+    conversation: i64,
+    text: &str,
+) -> Result<Option<MessageId>> {
+    let mut q = Query::select();
+    q.column(c("id"))
+        .from(c(TABLE))
+        .and_where(Expr::col(c("organization_id")).eq(org))
+        .and_where(Expr::col(c("conversation_id")).eq(conversation))
+        .and_where(Expr::col(c("direction")).eq("outbound"))
+        .and_where(Expr::col(c("external_id")).is_null())
+        .and_where(Expr::col(c("delivery_status")).is_in(["queued", "sending", "unconfirmed"]))
+        .and_where(Expr::col(c("text")).eq(text))
+        .and_where(Expr::col(c("deleted_at")).is_null())
+        .order_by(c("id"), Order::Desc)
+        .limit(1);
+    Ok(match conn.query_one(&q).await? {
+        Some(r) => Some(MessageId(r.try_get("", "id")?)),
         None => None,
     })
 }

@@ -2,11 +2,14 @@
 //! rules and the only SQL that writes its tables; and the unit of work every
 //! change runs in. Nothing here knows HTTP or the services.
 
+pub mod channel_accounts;
 pub mod contacts;
 pub mod conversations;
 pub mod messages;
+pub mod provider_threads;
 pub mod records;
 pub mod unit_of_work;
+pub mod webhook_receipts;
 
 pub use records::Readers;
 pub use unit_of_work::{Actor, UnitOfWork, Units};

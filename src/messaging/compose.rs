@@ -462,6 +462,8 @@ pub async fn outgoing<C: ConnectionTrait>(
         send_style: body.send_style.clone(),
         delivery_status: (!note).then_some(ctx.initial_status),
         idempotency_key: None,
+        channel_account_id: None,
+        external_id: None,
         created_at: ctx.now,
     })
 }

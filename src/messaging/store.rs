@@ -46,6 +46,8 @@ pub fn schema() -> Schema {
                 .nullable()
                 .query(),
             Field::new("error", Json).nullable(),
+            Field::new("attempts", Integer),
+            Field::new("reply_parent_unresolved", Boolean).nullable(),
             Field::new("created_at", Timestamp).query(),
             Field::new("updated_at", Timestamp).query(),
         ],

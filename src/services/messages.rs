@@ -6,7 +6,7 @@ use crate::auth::ADMIN;
 use crate::channels::Channel;
 use crate::channels::rules::{MediaCheck, OutgoingCheck, check_outgoing};
 use crate::domain::UnitOfWork;
-use crate::domain::conversations::{self, ConversationRow, NewConversation, Status};
+use crate::domain::conversations::{self, ConversationRow, NewConversation};
 use crate::domain::messages::{self, MessageId, NewMessage};
 use crate::feathers::{FeathersError, Id, JsonText, Params, Result, Service, SqlService};
 use crate::messaging::compose::{self, Body, Context};
@@ -126,12 +126,7 @@ impl MessagesService {
         let conversation_id = match conversations::playground_of(txn, org, contact_id).await? {
             Some(id) => id.0,
             None => {
-                let new = NewConversation {
-                    contact_id,
-                    channel: "playground",
-                    status: Status::Open,
-                    created_at: now,
-                };
+                let new = NewConversation::new(contact_id, "playground", now);
                 // One live playground conversation per contact (unique index, m0011): of
                 // two first messages at once, the later insert fails in its savepoint
                 // and the message joins the conversation the other created.
@@ -239,6 +234,8 @@ fn inbound_draft(
         send_style: None,
         delivery_status: Some("received"),
         idempotency_key: None,
+        channel_account_id: None,
+        external_id: None,
         created_at: now,
     })
 }

@@ -2,6 +2,7 @@
 
 pub mod ai_assistants;
 pub mod api_keys;
+pub mod channel_accounts;
 pub mod authentication;
 pub mod common;
 pub mod contacts;
@@ -17,6 +18,7 @@ pub mod predefined_messages;
 pub mod tags;
 pub mod users;
 
+use crate::auth::sealing::Sealer;
 use crate::auth::{SharedAuth, admin_only};
 use crate::channels::Channel;
 use crate::domain::unit_of_work::InUnitOfWork;
@@ -39,8 +41,11 @@ pub fn register(
     auth: &SharedAuth,
     fixture: bool,
     idempotency_pepper: [u8; 32],
+    sealer: &Arc<Sealer>,
 ) -> Units {
     let conversations = conversations::ConversationsService::new(db.clone());
+    let contacts = contacts::ContactsService::new(db.clone());
+    let channel_accounts = channel_accounts::ChannelAccountsService::new(db.clone(), sealer.clone());
     let messages: Vec<(Channel, messages::MessagesService)> = (Channel::ALL.into_iter())
         .map(|channel| (channel, messages::MessagesService::new(db.clone(), channel)))
         .collect();
@@ -49,6 +54,11 @@ pub fn register(
     readers.insert(
         domain::conversations::PATH.to_string(),
         conversations.0.clone(),
+    );
+    readers.insert(domain::contacts::PATH.to_string(), contacts.0.clone());
+    readers.insert(
+        domain::channel_accounts::PATH.to_string(),
+        channel_accounts.sql.clone(),
     );
     for (channel, service) in &messages {
         readers.insert(
@@ -100,9 +110,20 @@ pub fn register(
         );
     registry
         .use_service(
+            domain::channel_accounts::PATH,
+            Access::Authenticated,
+            Arc::new(channel_accounts),
+        )
+        .hooks(
+            Hooks::new()
+                .before(Method::ALL, admin_only())
+                .before(SINGLE, single_record()),
+        );
+    registry
+        .use_service(
             "contacts",
             Access::Authenticated,
-            Arc::new(contacts::ContactsService::new(db.clone())),
+            Arc::new(contacts),
         )
         .hooks(Hooks::new().before(SINGLE, single_record()));
     registry.use_service(

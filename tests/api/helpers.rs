@@ -109,6 +109,12 @@ pub fn settings(database_url: &str) -> Settings {
         event_retention_days: 7,
         max_event_streams: 10_000,
         event_keep_alive_ms: 15_000,
+        secrets_key: None,
+        // Nothing real is reachable from tests: a test that sends points it at its fake.
+        agentphone_base_url: "http://127.0.0.1:9".into(),
+        agentphone_timeout_ms: 2_000,
+        agentphone_account_concurrency: 4,
+        delivery_concurrency: 16,
     }
 }
 
@@ -419,11 +425,11 @@ pub async fn create_conversation_at(
         &app.db,
         organization_id,
         &inbox_gateway::domain::conversations::NewConversation {
-            contact_id,
-            channel,
             status: inbox_gateway::domain::conversations::Status::parse(status)
                 .expect("a conversation status"),
-            created_at,
+            ..inbox_gateway::domain::conversations::NewConversation::new(
+                contact_id, channel, created_at,
+            )
         },
     )
     .await
@@ -545,6 +551,8 @@ pub fn message_draft(
         send_style: None,
         delivery_status: Some("received"),
         idempotency_key: None,
+        channel_account_id: None,
+        external_id: None,
         created_at: chrono::Utc::now(),
     };
     adjust(&mut draft);
