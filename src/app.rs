@@ -10,6 +10,9 @@ use crate::feathers::error::ErrorKind;
 use crate::feathers::rate_limit::RateLimit;
 use crate::feathers::rest::{RestState, dispatch};
 use crate::auth::sealing::Sealer;
+use crate::delivery::limits::AccountLimits;
+use crate::delivery::{AgentPhone, Delivery};
+use crate::webhooks::agentphone::WebhookState;
 use crate::jobs::{Worker, WorkerConfig};
 use actix_web::dev::{Server, Service, ServiceResponse};
 use actix_web::{App, HttpResponse, HttpServer, ResponseError, web};
@@ -32,6 +35,8 @@ pub struct Application {
     pub units: crate::domain::Units,
     /// How this instance runs the `system` queue's jobs.
     jobs: WorkerConfig,
+    deliveries: WorkerConfig,
+    delivery: Arc<Delivery>,
     /// For the job workers' and the dispatcher's own NOTIFY connections.
     database_url: String,
     /// Feeds this instance's event streams.
@@ -138,14 +143,34 @@ impl Application {
             Sealer::new(settings.secrets_key.as_deref(), &secret)
                 .map_err(|e| StartError::Config(format!("secrets_key: {e}")))?,
         );
+        let agentphone = Arc::new(AgentPhone {
+            sealer: sealer.clone(),
+            http: crate::agentphone::Http::new(
+                Duration::from_secs(5),
+                Duration::from_millis(settings.agentphone_timeout_ms.max(1)),
+            )
+            .map_err(StartError::Config)?,
+            base_url: settings.agentphone_base_url.clone(),
+        });
         let units = crate::services::register(
             &mut registry,
             &db,
             &auth,
             settings.conformance_fixture,
             pepper,
-            &sealer,
+            &agentphone,
         );
+        let delivery = Arc::new(Delivery {
+            units: units.clone(),
+            agentphone: agentphone.clone(),
+            limits: AccountLimits::new(settings.agentphone_account_concurrency),
+        });
+        let webhooks = web::Data::new(WebhookState {
+            units: units.clone(),
+            sealer: sealer.clone(),
+            max_body_bytes: settings.max_body_bytes,
+            body_timeout: Duration::from_millis(settings.body_timeout_ms.max(1)),
+        });
         registry.add_cache("principals", auth.clone());
         let dispatcher = Arc::new(Dispatcher::new(
             db.clone(),
@@ -203,6 +228,12 @@ impl Application {
                 .app_data(state.clone())
                 .app_data(ready.clone())
                 .app_data(streams.clone())
+                .app_data(webhooks.clone())
+                .service(
+                    web::resource("/webhooks/agentphone/{account_id}")
+                        .post(crate::webhooks::agentphone::receive)
+                        .default_service(web::to(stream::not_allowed)),
+                )
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))
                 .service(
@@ -229,6 +260,13 @@ impl Application {
         jobs.concurrency = settings.job_concurrency;
         jobs.lease = chrono::Duration::seconds(settings.job_lease_secs.max(1));
         jobs.shutdown_grace = Duration::from_secs(settings.job_shutdown_grace_secs);
+        let mut deliveries = jobs.clone();
+        deliveries.queue = crate::jobs::kinds::DELIVERY;
+        deliveries.concurrency = settings.delivery_concurrency;
+        // A send waits out at most one AgentPhone timeout: the lease outlives it.
+        deliveries.lease = jobs
+            .lease
+            .max(chrono::Duration::milliseconds(settings.agentphone_timeout_ms as i64 * 2));
         Ok(Self {
             port,
             server,
@@ -236,6 +274,8 @@ impl Application {
             registry,
             units,
             jobs,
+            deliveries,
+            delivery,
             database_url: settings.database_url.clone(),
             dispatcher,
             event_retention: chrono::Duration::days(settings.event_retention_days),
@@ -267,6 +307,10 @@ impl Application {
             on_db,
         );
         periodic.spawn_on(
+            crate::webhooks::prune_periodically(self.db.clone(), Duration::from_secs(3600)),
+            on_db,
+        );
+        periodic.spawn_on(
             crate::events::dispatcher::prune_periodically(
                 self.db.clone(),
                 self.event_retention,
@@ -290,11 +334,21 @@ impl Application {
             crate::events::dispatcher::listen(self.database_url.clone(), stop.clone()),
             on_db,
         );
-        if self.jobs.concurrency > 0 {
+        if self.jobs.concurrency > 0 || self.deliveries.concurrency > 0 {
             workers.spawn_on(
                 crate::jobs::worker::listen(self.database_url.clone(), stop.clone()),
                 on_db,
             );
+        }
+        if self.deliveries.concurrency > 0 {
+            let worker = Worker::new(
+                self.db.clone(),
+                self.deliveries.clone(),
+                crate::delivery::handlers(self.delivery.clone()),
+            );
+            workers.spawn_on(worker.run(stop.clone()), on_db);
+        }
+        if self.jobs.concurrency > 0 {
             let worker = Worker::new(
                 self.db.clone(),
                 self.jobs.clone(),

@@ -108,7 +108,7 @@ pub struct Settings {
     /// Sends in flight at once per channel account.
     #[serde(default = "default_agentphone_account_concurrency")]
     pub agentphone_account_concurrency: usize,
-    /// Delivery jobs this instance runs at once.
+    /// Delivery jobs this instance runs at once (0: this instance delivers nothing).
     #[serde(default = "default_delivery_concurrency")]
     pub delivery_concurrency: usize,
 }
@@ -234,8 +234,8 @@ impl Settings {
         if let Some(key) = &self.secrets_key {
             crate::auth::sealing::Sealer::new(Some(key), "").map_err(|e| format!("secrets_key: {e}"))?;
         }
-        if self.agentphone_account_concurrency == 0 || self.delivery_concurrency == 0 {
-            return Err("agentphone_account_concurrency and delivery_concurrency must be 1 or more".into());
+        if self.agentphone_account_concurrency == 0 {
+            return Err("agentphone_account_concurrency must be 1 or more".into());
         }
         Ok(())
     }

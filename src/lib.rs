@@ -1,12 +1,14 @@
 //! Inbox gateway: a Feathers-style service backend for multi-channel inboxes.
 
 pub mod admin;
+pub mod agentphone;
 pub mod apex;
 pub mod app;
 pub mod auth;
 pub mod channels;
 pub mod config;
 pub mod db;
+pub mod delivery;
 pub mod domain;
 pub mod events;
 pub mod feathers;
@@ -15,3 +17,4 @@ pub mod messaging;
 pub mod seed;
 pub mod services;
 pub mod telemetry;
+pub mod webhooks;

@@ -101,14 +101,15 @@ pub async fn conversations_follow(uow: &UnitOfWork, org: i64, contact: ContactId
 pub const PATH: &str = "contacts";
 
 /// The contact of `org` at `address` (a phone number, or an email handle for
-/// iMessage), created with `name` when there is none; answers it and whether it is new.
-pub async fn find_or_create_by_address(
-    uow: &UnitOfWork,
+/// iMessage), created with `name` when there is none; answers it and whether it is
+/// new. Records no event: the caller records `created` once the contact is sure to
+/// stay (it may be made in a savepoint that a concurrent first message wins).
+pub async fn find_or_create_by_address<C: ConnectionTrait>(
+    conn: &C,
     org: i64,
     address: &str,
     name: Option<&str>,
 ) -> Result<(ContactId, bool)> {
-    let conn = uow.conn().await?;
     let column = if address.contains('@') { "email" } else { "phone" };
     let mut q = Query::select();
     q.column(c("id"))
@@ -136,7 +137,5 @@ pub async fn find_or_create_by_address(
         .returning_col(c("id"));
     let row = (conn.query_one(&insert).await?)
         .ok_or_else(|| FeathersError::general("INSERT returned no id"))?;
-    let id: i64 = row.try_get("", "id")?;
-    uow.record_read(PATH, "created", &[id]).await?;
-    Ok((ContactId(id), true))
+    Ok((ContactId(row.try_get("", "id")?), true))
 }

@@ -495,3 +495,90 @@ async fn stage_pipeline<C: ConnectionTrait>(conn: &C, org: i64, stage: i64) -> R
         .map(|r| r.try_get("", "pipeline_id"))
         .transpose()?)
 }
+
+/// A conversation's provider thread, as delivery and ingest see it.
+#[derive(Debug, Clone)]
+pub struct Thread {
+    pub id: i64,
+    pub contact_id: i64,
+    pub channel: String,
+    pub channel_account_id: Option<i64>,
+    /// Where replies go: the participant's address, or the group id.
+    pub external_id: Option<String>,
+    pub is_group: bool,
+    pub metadata: Option<Value>,
+}
+
+/// The thread of the live conversation `id` of `org`.
+pub async fn thread_of<C: ConnectionTrait>(conn: &C, org: i64, id: i64) -> Result<Option<Thread>> {
+    let cols = [
+        "id",
+        "contact_id",
+        "channel",
+        "channel_account_id",
+        "external_id",
+        "is_group",
+        "metadata",
+    ];
+    let mut q = Query::select();
+    q.columns(cols.map(c))
+        .from(c(TABLE))
+        .and_where(Expr::col(c("organization_id")).eq(org))
+        .and_where(Expr::col(c("id")).eq(id))
+        .and_where(Expr::col(c("deleted_at")).is_null());
+    let Some(r) = conn.query_one(&q).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Thread {
+        id: r.try_get("", "id")?,
+        contact_id: r.try_get("", "contact_id")?,
+        channel: r.try_get("", "channel")?,
+        channel_account_id: r.try_get("", "channel_account_id")?,
+        external_id: r.try_get("", "external_id")?,
+        is_group: r.try_get("", "is_group")?,
+        metadata: r.try_get("", "metadata")?,
+    }))
+}
+
+/// What a provider tells of a thread: the account it is on, its state (kept in
+/// `metadata`), its group roster. Only what is given changes.
+#[derive(Debug, Clone, Default)]
+pub struct ThreadUpdate {
+    pub channel_account_id: Option<i64>,
+    pub metadata: Option<Value>,
+    pub is_group: Option<bool>,
+    pub participants: Option<Value>,
+}
+
+/// Applies `update` to conversation `id` of `org`; records `patched` when it changed anything.
+pub async fn update_thread(uow: &UnitOfWork, org: i64, id: i64, update: &ThreadUpdate) -> Result<()> {
+    let mut q = Query::update();
+    q.table(c(TABLE))
+        .and_where(Expr::col(c("organization_id")).eq(org))
+        .and_where(Expr::col(c("id")).eq(id));
+    let mut any = false;
+    if let Some(account) = update.channel_account_id {
+        q.value(c("channel_account_id"), account);
+        any = true;
+    }
+    if let Some(metadata) = &update.metadata {
+        q.value(c("metadata"), json_value(&Some(metadata.clone())));
+        any = true;
+    }
+    if let Some(is_group) = update.is_group {
+        q.value(c("is_group"), is_group);
+        any = true;
+    }
+    if let Some(participants) = &update.participants {
+        q.value(c("participants"), json_value(&Some(participants.clone())));
+        any = true;
+    }
+    if !any {
+        return Ok(());
+    }
+    q.value(c("updated_at"), Utc::now());
+    if uow.conn().await?.execute(&q).await?.rows_affected() > 0 {
+        uow.record_read(PATH, "patched", &[id]).await?;
+    }
+    Ok(())
+}

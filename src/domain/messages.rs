@@ -46,6 +46,8 @@ pub struct NewMessage {
     /// A provider's message: the account it came through and its id there.
     pub channel_account_id: Option<i64>,
     pub external_id: Option<String>,
+    /// How the provider carried it (`sms`, `mms`, `imessage`).
+    pub transport: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -58,9 +60,23 @@ impl NewMessage {
             "channel": self.channel, "direction": self.direction, "message_type": self.message_type,
             "sender_type": self.sender_type, "sender_id": self.sender_id, "text": self.text, "media": self.media,
             "template": self.template, "payload": self.payload, "channel_account_id": self.channel_account_id, "external_id": self.external_id,
-            "reply_to_message_id": self.reply_to_message_id, "send_style": self.send_style, "transport": null,
+            "reply_to_message_id": self.reply_to_message_id, "send_style": self.send_style, "transport": self.transport,
             "delivery_status": self.delivery_status, "error": null, "created_at": ts, "updated_at": ts,
         })
+    }
+
+    /// The job that delivers it, if a provider must: a queued outbound message of a
+    /// channel with a delivery adapter (SMS and iMessage, through AgentPhone).
+    pub fn delivery_kind(&self) -> Option<&'static str> {
+        use crate::jobs::kinds::{AGENTPHONE_REACT, AGENTPHONE_SEND};
+        if self.direction != "outbound" || self.delivery_status != Some("queued") {
+            return None;
+        }
+        match (self.channel.as_str(), self.message_type.as_str()) {
+            ("sms", "reaction") => Some(AGENTPHONE_REACT),
+            ("sms", _) => Some(AGENTPHONE_SEND),
+            _ => None,
+        }
     }
 
     /// Whether it moves its conversation (notes, activities and reactions do not).
@@ -88,6 +104,10 @@ pub async fn create(uow: &UnitOfWork, m: &NewMessage) -> Result<MessageId> {
     uow.record_read(&path_of(&m.channel), "created", &[id.0])
         .await?;
     conversations::apply_message(uow, m).await?;
+    if let Some(kind) = m.delivery_kind() {
+        uow.enqueue(&crate::jobs::kinds::delivery(m.organization_id, kind, id.0))
+            .await?;
+    }
     Ok(id)
 }
 
@@ -121,6 +141,7 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, d: &NewMessage) -> Result<Mess
                 "idempotency_key",
                 "channel_account_id",
                 "external_id",
+                "transport",
                 "created_at",
                 "updated_at",
             ]
@@ -144,6 +165,7 @@ pub async fn insert<C: ConnectionTrait>(conn: &C, d: &NewMessage) -> Result<Mess
             d.idempotency_key.clone().into(),
             d.channel_account_id.into(),
             d.external_id.clone().into(),
+            d.transport.clone().into(),
             d.created_at.into(),
             d.created_at.into(),
         ])
@@ -256,6 +278,7 @@ pub struct Outbound {
     pub delivery_status: Option<String>,
     pub attempts: i32,
     pub external_id: Option<String>,
+    pub transport: Option<String>,
     pub reply_to_message_id: Option<i64>,
     pub created_at: DateTime<Utc>,
 }
@@ -277,6 +300,7 @@ pub async fn load_outbound<C: ConnectionTrait>(
         "delivery_status",
         "attempts",
         "external_id",
+        "transport",
         "reply_to_message_id",
         "created_at",
     ];
@@ -300,6 +324,7 @@ pub async fn load_outbound<C: ConnectionTrait>(
         delivery_status: r.try_get("", "delivery_status")?,
         attempts: r.try_get("", "attempts")?,
         external_id: r.try_get("", "external_id")?,
+        transport: r.try_get("", "transport")?,
         reply_to_message_id: r.try_get("", "reply_to_message_id")?,
         created_at: r.try_get("", "created_at")?,
     }))

@@ -20,6 +20,7 @@ pub enum ErrorKind {
     Unprocessable,
     TooManyRequests,
     GeneralError,
+    BadGateway,
     Unavailable,
 }
 
@@ -38,6 +39,7 @@ impl ErrorKind {
             Self::Unprocessable => ("Unprocessable", 422, "unprocessable"),
             Self::TooManyRequests => ("TooManyRequests", 429, "too-many-requests"),
             Self::GeneralError => ("GeneralError", 500, "general-error"),
+            Self::BadGateway => ("BadGateway", 502, "bad-gateway"),
             Self::Unavailable => ("Unavailable", 503, "unavailable"),
         }
     }

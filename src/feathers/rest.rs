@@ -191,16 +191,16 @@ async fn call(
             None => Ok((200, Reply::Raw(handle.find_raw(&params).await?))),
         },
         Method::POST if id.is_none() => {
-            let data = read_body(req, payload, state, &params).await?;
+            let data = read_body(req, payload, state).await?;
             let result = handle.create(data, &params).await?;
             Ok(value((handle.create_status(&params), result)))
         }
         Method::PUT => {
-            let data = read_body(req, payload, state, &params).await?;
+            let data = read_body(req, payload, state).await?;
             Ok(value((200, handle.update(id, data, &params).await?)))
         }
         Method::PATCH => {
-            let data = read_body(req, payload, state, &params).await?;
+            let data = read_body(req, payload, state).await?;
             Ok(value((200, handle.patch(id, data, &params).await?)))
         }
         Method::DELETE => Ok(value((200, handle.remove(id, &params).await?))),
@@ -224,22 +224,23 @@ fn percent_decode(s: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Reads the body up to the limit (413 beyond) and parses JSON or a form (400 if malformed).
-async fn read_body(
+/// Reads a body's bytes, at most `limit` (413 beyond) and within `timeout` (408):
+/// a body trickled in (1 byte/s) would hold the connection for as long as the
+/// client likes.
+pub async fn read_raw_body(
     req: &HttpRequest,
     mut payload: web::Payload,
-    state: &RestState,
-    params: &Params,
-) -> Result<Value> {
-    let limit = state.max_body_bytes;
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<web::BytesMut> {
     let too_large = || {
         FeathersError::new(
             super::error::ErrorKind::PayloadTooLarge,
             format!("The body is larger than {limit} bytes"),
         )
     };
-    if let Some(len) = params
-        .header("content-length")
+    if let Some(len) = (req.headers().get("content-length"))
+        .and_then(|l| l.to_str().ok())
         .and_then(|l| l.parse::<usize>().ok())
         && len > limit
     {
@@ -257,10 +258,19 @@ async fn read_body(
         }
         Ok(())
     };
-    // A body trickled in (1 byte/s) would hold the connection for as long as the client likes.
-    tokio::time::timeout(state.body_timeout, read)
+    tokio::time::timeout(timeout, read)
         .await
         .map_err(|_| FeathersError::new(ErrorKind::Timeout, "The body did not arrive in time"))??;
+    Ok(body)
+}
+
+/// Reads the body up to the limit (413 beyond) and parses JSON or a form (400 if malformed).
+async fn read_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    state: &RestState,
+) -> Result<Value> {
+    let body = read_raw_body(req, payload, state.max_body_bytes, state.body_timeout).await?;
     let content_type = req
         .headers()
         .get("content-type")

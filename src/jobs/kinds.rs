@@ -8,6 +8,23 @@ use tokio_util::sync::CancellationToken;
 
 /// The queue of the system's own work.
 pub const SYSTEM: &str = "system";
+/// The queue of deliveries to providers (its own workers, so a backlog of sends
+/// never delays the system's work).
+pub const DELIVERY: &str = "delivery";
+/// Sends an outbound SMS/iMessage message through AgentPhone (`{message_id}`).
+pub const AGENTPHONE_SEND: &str = "agentphone.send";
+/// Sends a stored reaction through AgentPhone (`{message_id}` of the reaction).
+pub const AGENTPHONE_REACT: &str = "agentphone.react";
+
+/// The job that delivers message `id` of `org` (`kind` one of the delivery kinds):
+/// one per message ever (its dedupe key), many attempts.
+pub fn delivery(org: i64, kind: &'static str, id: i64) -> super::NewJob {
+    let mut job = super::NewJob::new(DELIVERY, kind, serde_json::json!({ "message_id": id }));
+    job.organization_id = Some(org);
+    job.max_attempts = 12;
+    job.dedupe_key = Some(format!("{kind}:{id}"));
+    job
+}
 
 /// `noop`: does nothing, after `sleep_ms` of its payload if given (stopping early
 /// when cancelled). Measures the queue itself (throughput, shutdown, leases).

@@ -19,6 +19,8 @@ use tokio_util::sync::CancellationToken;
 pub enum JobError {
     /// Worth another try, after the backoff.
     Retry(String),
+    /// Worth another try, not before this long (a provider's `Retry-After`).
+    RetryAfter(String, Duration),
     /// Trying again cannot help: `failed` at once.
     Fatal(String),
 }
@@ -217,6 +219,10 @@ impl Worker {
                     random,
                 );
                 tracing::info!(job = job.id, attempts = job.attempts, %error, "job failed, will retry");
+                queue::fail(&self.db, &job, &self.id, &error, Some(Utc::now() + delay)).await
+            }
+            Err(JobError::RetryAfter(error, delay)) => {
+                tracing::info!(job = job.id, attempts = job.attempts, %error, "job asked to wait before its retry");
                 queue::fail(&self.db, &job, &self.id, &error, Some(Utc::now() + delay)).await
             }
             Err(JobError::Fatal(error)) => {

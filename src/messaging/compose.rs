@@ -464,6 +464,7 @@ pub async fn outgoing<C: ConnectionTrait>(
         idempotency_key: None,
         channel_account_id: None,
         external_id: None,
+        transport: None,
         created_at: ctx.now,
     })
 }

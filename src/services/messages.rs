@@ -236,6 +236,7 @@ fn inbound_draft(
         idempotency_key: None,
         channel_account_id: None,
         external_id: None,
+        transport: None,
         created_at: now,
     })
 }

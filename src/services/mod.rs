@@ -9,6 +9,7 @@ pub mod contacts;
 pub mod conversation_counts;
 pub mod conversation_views;
 pub mod conversations;
+pub mod imessage;
 pub mod jobs;
 pub mod messages;
 pub mod outgoing;
@@ -18,7 +19,7 @@ pub mod predefined_messages;
 pub mod tags;
 pub mod users;
 
-use crate::auth::sealing::Sealer;
+use crate::delivery::AgentPhone;
 use crate::auth::{SharedAuth, admin_only};
 use crate::channels::Channel;
 use crate::domain::unit_of_work::InUnitOfWork;
@@ -41,8 +42,9 @@ pub fn register(
     auth: &SharedAuth,
     fixture: bool,
     idempotency_pepper: [u8; 32],
-    sealer: &Arc<Sealer>,
+    agentphone: &Arc<AgentPhone>,
 ) -> Units {
+    let sealer = &agentphone.sealer;
     let conversations = conversations::ConversationsService::new(db.clone());
     let contacts = contacts::ContactsService::new(db.clone());
     let channel_accounts = channel_accounts::ChannelAccountsService::new(db.clone(), sealer.clone());
@@ -216,6 +218,29 @@ pub fn register(
             Arc::new(outgoing::TransformOutgoingService::new(db.clone(), channel)),
         );
     }
+    registry.use_service(
+        "conversation-message-reactions",
+        Access::Authenticated,
+        Arc::new(imessage::ReactionsService),
+    );
+    registry.use_service(
+        "conversation-typing",
+        Access::Authenticated,
+        Arc::new(imessage::TypingService {
+            db: db.clone(),
+            agentphone: agentphone.clone(),
+        }),
+    );
+    registry
+        .use_service(
+            "conversation-backgrounds",
+            Access::Authenticated,
+            Arc::new(imessage::BackgroundsService {
+                db: db.clone(),
+                agentphone: agentphone.clone(),
+            }),
+        )
+        .hooks(Hooks::new().before(SINGLE, single_record()));
     if fixture {
         people::mount(registry, db);
     }

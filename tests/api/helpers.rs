@@ -553,6 +553,7 @@ pub fn message_draft(
         idempotency_key: None,
         channel_account_id: None,
         external_id: None,
+        transport: None,
         created_at: chrono::Utc::now(),
     };
     adjust(&mut draft);
