@@ -1,6 +1,7 @@
 //! Inbox gateway: a Feathers-style service backend for multi-channel inboxes.
 
 pub mod admin;
+pub mod agentphone;
 pub mod apex;
 pub mod app;
 pub mod auth;
