@@ -111,10 +111,18 @@ fn from_object(map: &Map<String, Value>) -> Option<Parts> {
                 .get("message")
                 .and_then(Value::as_str)
                 .map(str::to_owned)
-                .or_else(|| map.get("message").and_then(Value::as_str).map(str::to_owned))
+                .or_else(|| {
+                    map.get("message")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                })
                 .unwrap_or_default();
             let code = o.get("code").and_then(code_text).or(top_code);
-            let details = o.get("details").filter(|d| !d.is_null()).cloned().or(top_details);
+            let details = o
+                .get("details")
+                .filter(|d| !d.is_null())
+                .cloned()
+                .or(top_details);
             return Some((code, message, details));
         }
         Some(Value::String(text)) => return Some((top_code, text.clone(), top_details)),
@@ -185,7 +193,10 @@ mod tests {
 
     #[test]
     fn fastapi_detail_object() {
-        let e = parse(403, r#"{"detail":{"message":"Number not registered","code":"UNREGISTERED","link":"https://x"}}"#);
+        let e = parse(
+            403,
+            r#"{"detail":{"message":"Number not registered","code":"UNREGISTERED","link":"https://x"}}"#,
+        );
         assert_eq!(e.message, "Number not registered");
         assert_eq!(e.code.as_deref(), Some("UNREGISTERED"));
         assert_eq!(e.details.unwrap()["link"], "https://x");
@@ -209,14 +220,20 @@ mod tests {
 
     #[test]
     fn error_as_text() {
-        let e = parse(400, r#"{"error":"Reactions need iMessage","code":"VALIDATION_ERROR"}"#);
+        let e = parse(
+            400,
+            r#"{"error":"Reactions need iMessage","code":"VALIDATION_ERROR"}"#,
+        );
         assert_eq!(e.message, "Reactions need iMessage");
         assert_eq!(e.code.as_deref(), Some("VALIDATION_ERROR"));
     }
 
     #[test]
     fn plain_message() {
-        let e = parse(402, r#"{"message":"Insufficient balance","code":"INSUFFICIENT_BALANCE"}"#);
+        let e = parse(
+            402,
+            r#"{"message":"Insufficient balance","code":"INSUFFICIENT_BALANCE"}"#,
+        );
         assert_eq!(e.message, "Insufficient balance");
         assert_eq!(e.code.as_deref(), Some("INSUFFICIENT_BALANCE"));
         let e = parse(500, r#"{"message":"boom","code":500}"#);
@@ -227,13 +244,22 @@ mod tests {
 
     #[test]
     fn anything_else_is_raw_text_or_the_reason() {
-        assert_eq!(parse(502, "<html>Bad gateway</html>").message, "<html>Bad gateway</html>");
+        assert_eq!(
+            parse(502, "<html>Bad gateway</html>").message,
+            "<html>Bad gateway</html>"
+        );
         assert_eq!(parse(503, "").message, "Service Unavailable");
         assert_eq!(parse(503, "  \n").message, "Service Unavailable");
         assert_eq!(parse(599, "").message, "HTTP 599");
-        assert_eq!(parse(500, r#"{"unexpected":true}"#).message, r#"{"unexpected":true}"#);
+        assert_eq!(
+            parse(500, r#"{"unexpected":true}"#).message,
+            r#"{"unexpected":true}"#
+        );
         assert_eq!(parse(500, r#""quoted""#).message, r#""quoted""#);
-        assert_eq!(parse(500, r#"{"detail":""}"#).message, "Internal Server Error");
+        assert_eq!(
+            parse(500, r#"{"detail":""}"#).message,
+            "Internal Server Error"
+        );
         let long = "é".repeat(800);
         assert_eq!(parse(500, &long).message.chars().count(), 500);
         let invalid = ApiError::parse(500, b"\xff\xfeoops");
@@ -242,12 +268,21 @@ mod tests {
 
     #[test]
     fn to_json_has_the_four_fields() {
-        let e = parse(429, r#"{"error":{"message":"slow down","code":"RATE_LIMIT_EXCEEDED"}}"#);
+        let e = parse(
+            429,
+            r#"{"error":{"message":"slow down","code":"RATE_LIMIT_EXCEEDED"}}"#,
+        );
         assert_eq!(
             e.to_json(),
             json!({"status": 429, "code": "RATE_LIMIT_EXCEEDED", "message": "slow down", "details": null})
         );
-        assert_eq!(e.to_string(), "AgentPhone answered 429 RATE_LIMIT_EXCEEDED: slow down");
-        assert_eq!(parse(404, r#"{"detail":"gone"}"#).to_string(), "AgentPhone answered 404: gone");
+        assert_eq!(
+            e.to_string(),
+            "AgentPhone answered 429 RATE_LIMIT_EXCEEDED: slow down"
+        );
+        assert_eq!(
+            parse(404, r#"{"detail":"gone"}"#).to_string(),
+            "AgentPhone answered 404: gone"
+        );
     }
 }

@@ -5,6 +5,8 @@
 
 pub mod client;
 pub mod errors;
+pub mod inbound;
+pub mod ingest;
 pub mod signature;
 pub mod wire;
 
@@ -15,5 +17,3 @@ pub use wire::{
     BackgroundSet, ConversationMessage, ConversationPage, ConversationSummary, MessagePage,
     Participant, ReactionSent, SentMessage, TypingSent,
 };
-pub mod inbound;
-pub mod ingest;

@@ -71,7 +71,11 @@ pub fn verify(
     let hex_tag = signature
         .strip_prefix(PREFIX)
         .ok_or(SignatureError::Malformed)?;
-    if hex_tag.len() != 64 || !hex_tag.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+    if hex_tag.len() != 64
+        || !hex_tag
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
         return Err(SignatureError::Malformed);
     }
     let tag = hex::decode(hex_tag).map_err(|_| SignatureError::Malformed)?;
@@ -95,7 +99,12 @@ mod tests {
         br#"{"event":"agent.message","channel":"sms","data":{"from":"+15551234567","message":"hi"}}"#;
     const HEADER: &str = "sha256=8b09ab48dcf61d80fdd49b10d281c229476733bdfa6e8526023ba6f054f54db5";
 
-    fn check(ts: Option<&str>, sig: Option<&str>, body: &[u8], now: i64) -> Result<(), SignatureError> {
+    fn check(
+        ts: Option<&str>,
+        sig: Option<&str>,
+        body: &[u8],
+        now: i64,
+    ) -> Result<(), SignatureError> {
         verify(SECRET, ts, sig, body, now)
     }
 
@@ -110,7 +119,10 @@ mod tests {
         let mut body = BODY.to_vec();
         let i = body.iter().position(|&b| b == b'h').unwrap();
         body[i] = b'H';
-        assert_eq!(check(Some(TS), Some(HEADER), &body, NOW), Err(SignatureError::Mismatch));
+        assert_eq!(
+            check(Some(TS), Some(HEADER), &body, NOW),
+            Err(SignatureError::Mismatch)
+        );
         assert_eq!(
             check(Some("1700000001"), Some(HEADER), BODY, NOW),
             Err(SignatureError::Mismatch)
@@ -126,7 +138,10 @@ mod tests {
         );
         let mut flipped = HEADER.to_string();
         flipped.replace_range(70.., "4");
-        assert_eq!(check(Some(TS), Some(&flipped), BODY, NOW), Err(SignatureError::Mismatch));
+        assert_eq!(
+            check(Some(TS), Some(&flipped), BODY, NOW),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]
@@ -158,8 +173,14 @@ mod tests {
 
     #[test]
     fn missing_headers() {
-        assert_eq!(check(None, Some(HEADER), BODY, NOW), Err(SignatureError::Missing));
-        assert_eq!(check(Some(TS), None, BODY, NOW), Err(SignatureError::Missing));
+        assert_eq!(
+            check(None, Some(HEADER), BODY, NOW),
+            Err(SignatureError::Missing)
+        );
+        assert_eq!(
+            check(Some(TS), None, BODY, NOW),
+            Err(SignatureError::Missing)
+        );
         assert_eq!(check(None, None, BODY, NOW), Err(SignatureError::Missing));
     }
 

@@ -200,7 +200,10 @@ mod tests {
         .unwrap();
         assert!(page.has_more);
         assert_eq!(page.data[0].received_at, "2026-01-01T00:00:00.000Z");
-        assert_eq!(page.data[0].reply_to.as_ref().unwrap()["messageId"], "msg_1");
+        assert_eq!(
+            page.data[0].reply_to.as_ref().unwrap()["messageId"],
+            "msg_1"
+        );
         assert_eq!(page.data[1].body, "");
         assert_eq!(page.data[1].channel, None);
     }

@@ -1,5 +1,6 @@
 //! Integration tests through the HTTP API, one binary for all of them.
 
+mod agentphone_client;
 mod api_keys;
 mod auth;
 mod auth_hardening;
@@ -14,6 +15,7 @@ mod conversations;
 mod deep_pages;
 mod event_stream;
 mod events;
+mod fake_agentphone;
 mod feathers_rest;
 mod generated_requests;
 mod helpers;
