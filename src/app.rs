@@ -1,7 +1,10 @@
 //! Builds the server from [`Settings`]: used by `main` and by the tests.
 
+use crate::auth::sealing::Sealer;
 use crate::auth::{AuthContext, jwt::JwtKeys, throttle::LoginThrottle};
 use crate::config::Settings;
+use crate::delivery::limits::AccountLimits;
+use crate::delivery::{AgentPhone, Delivery};
 use crate::events::Dispatcher;
 use crate::events::stream::{self, StreamState};
 use crate::feathers::FeathersError;
@@ -9,11 +12,8 @@ use crate::feathers::Registry;
 use crate::feathers::error::ErrorKind;
 use crate::feathers::rate_limit::RateLimit;
 use crate::feathers::rest::{RestState, dispatch};
-use crate::auth::sealing::Sealer;
-use crate::delivery::limits::AccountLimits;
-use crate::delivery::{AgentPhone, Delivery};
-use crate::webhooks::agentphone::WebhookState;
 use crate::jobs::{Worker, WorkerConfig};
+use crate::webhooks::agentphone::WebhookState;
 use actix_web::dev::{Server, Service, ServiceResponse};
 use actix_web::{App, HttpResponse, HttpServer, ResponseError, web};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
@@ -264,9 +264,9 @@ impl Application {
         deliveries.queue = crate::jobs::kinds::DELIVERY;
         deliveries.concurrency = settings.delivery_concurrency;
         // A send waits out at most one AgentPhone timeout: the lease outlives it.
-        deliveries.lease = jobs
-            .lease
-            .max(chrono::Duration::milliseconds(settings.agentphone_timeout_ms as i64 * 2));
+        deliveries.lease = jobs.lease.max(chrono::Duration::milliseconds(
+            settings.agentphone_timeout_ms as i64 * 2,
+        ));
         Ok(Self {
             port,
             server,

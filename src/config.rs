@@ -193,9 +193,7 @@ impl Settings {
             .and_then(|b| b.set_override_option("port", var("PORT")))
             .and_then(|b| b.set_override_option("jwt_secret", var("JWT_SECRET")))
             .and_then(|b| b.set_override_option("secrets_key", var("SECRETS_KEY")))
-            .and_then(|b| {
-                b.set_override_option("agentphone_base_url", var("AGENTPHONE_BASE_URL"))
-            })
+            .and_then(|b| b.set_override_option("agentphone_base_url", var("AGENTPHONE_BASE_URL")))
             .and_then(|b| b.build())
             .and_then(|c| c.try_deserialize())
             .map_err(|e| format!("invalid configuration: {e}"))?;
@@ -232,7 +230,8 @@ impl Settings {
             return Err("event_keep_alive_ms must be positive".into());
         }
         if let Some(key) = &self.secrets_key {
-            crate::auth::sealing::Sealer::new(Some(key), "").map_err(|e| format!("secrets_key: {e}"))?;
+            crate::auth::sealing::Sealer::new(Some(key), "")
+                .map_err(|e| format!("secrets_key: {e}"))?;
         }
         if self.agentphone_account_concurrency == 0 {
             return Err("agentphone_account_concurrency must be 1 or more".into());

@@ -41,7 +41,11 @@ impl MigrationTrait for Migration {
                 .col(text(a("secrets_sealed")))
                 .col(timestamp_with_time_zone(a("created_at")))
                 .col(timestamp_with_time_zone(a("updated_at")))
-                .foreign_key(&mut fk("channel_accounts", "organization_id", "organizations"))
+                .foreign_key(&mut fk(
+                    "channel_accounts",
+                    "organization_id",
+                    "organizations",
+                ))
                 .to_owned(),
         )
         .await?;
@@ -60,8 +64,16 @@ impl MigrationTrait for Migration {
                         .col(a("channel_account_id"))
                         .col(a("thread_key")),
                 )
-                .foreign_key(&mut fk("agentphone_threads", "channel_account_id", "channel_accounts"))
-                .foreign_key(&mut fk("agentphone_threads", "conversation_id", "conversations"))
+                .foreign_key(&mut fk(
+                    "agentphone_threads",
+                    "channel_account_id",
+                    "channel_accounts",
+                ))
+                .foreign_key(&mut fk(
+                    "agentphone_threads",
+                    "conversation_id",
+                    "conversations",
+                ))
                 .to_owned(),
         )
         .await?;
@@ -77,7 +89,11 @@ impl MigrationTrait for Migration {
                         .col(a("channel_account_id"))
                         .col(a("delivery_id")),
                 )
-                .foreign_key(&mut fk("webhook_deliveries", "channel_account_id", "channel_accounts"))
+                .foreign_key(&mut fk(
+                    "webhook_deliveries",
+                    "channel_account_id",
+                    "channel_accounts",
+                ))
                 .to_owned(),
         )
         .await?;
@@ -108,7 +124,11 @@ impl MigrationTrait for Migration {
         ] {
             db.execute_unprepared(sql).await?;
         }
-        for table in ["webhook_deliveries", "agentphone_threads", "channel_accounts"] {
+        for table in [
+            "webhook_deliveries",
+            "agentphone_threads",
+            "channel_accounts",
+        ] {
             m.drop_table(Table::drop().table(a(table)).if_exists().to_owned())
                 .await?;
         }

@@ -99,7 +99,9 @@ fn text(v: &Value, key: &str) -> Option<String> {
 
 fn time(v: &Value, key: &str) -> Option<DateTime<Utc>> {
     let s = v.get(key)?.as_str()?;
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 fn required(data: &Value, key: &str, event: &str) -> Result<String, Malformed> {
@@ -110,9 +112,13 @@ fn required(data: &Value, key: &str, event: &str) -> Result<String, Malformed> {
 
 /// The media URLs of a message: `mediaUrls`, else the legacy `mediaUrl`.
 fn media_of(data: &Value) -> Vec<String> {
-    let urls: Vec<String> = (data.get("mediaUrls").and_then(Value::as_array).into_iter().flatten())
-        .filter_map(|u| u.as_str().map(str::to_string))
-        .collect();
+    let urls: Vec<String> = (data
+        .get("mediaUrls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten())
+    .filter_map(|u| u.as_str().map(str::to_string))
+    .collect();
     if urls.is_empty() {
         return text(data, "mediaUrl").into_iter().collect();
     }
@@ -134,7 +140,10 @@ pub fn parse(body: &Value) -> Result<Event, Malformed> {
             if !channel.is_empty() {
                 m.channel = channel;
             }
-            m.conversation_state = body.get("conversationState").filter(|s| !s.is_null()).cloned();
+            m.conversation_state = body
+                .get("conversationState")
+                .filter(|s| !s.is_null())
+                .cloned();
             Ok(Event::Message(Box::new(m)))
         }
         "agent.reaction" => Ok(Event::Reaction(ReactionEvent {
@@ -215,7 +224,9 @@ mod tests {
                           "participants": [{"identifier": "+15550001111", "name": null}]}
             }
         });
-        let Event::Message(m) = parse(&body).unwrap() else { panic!("a message") };
+        let Event::Message(m) = parse(&body).unwrap() else {
+            panic!("a message")
+        };
         assert_eq!(m.message_id.as_deref(), Some("msg_1"));
         assert_eq!(m.channel, "imessage");
         assert_eq!(m.participant(), "+15550001111");
@@ -230,7 +241,9 @@ mod tests {
     fn an_echo_is_from_our_number() {
         let body = json!({"event": "agent.message", "data": {
             "from": "+15559990000", "to": "+15550001111", "message": "yo", "direction": "outbound", "mediaUrl": "https://x/b.png"}});
-        let Event::Message(m) = parse(&body).unwrap() else { panic!("a message") };
+        let Event::Message(m) = parse(&body).unwrap() else {
+            panic!("a message")
+        };
         assert!(!m.inbound());
         assert_eq!(m.participant(), "+15550001111");
         assert_eq!(m.media_urls, vec!["https://x/b.png"]);
@@ -239,9 +252,14 @@ mod tests {
     #[test]
     fn reactions_activity_voice_and_unknown_events() {
         let r = json!({"event": "agent.reaction", "data": {"messageId": "msg_9", "reactionType": "love", "fromNumber": "+1555"}});
-        assert!(matches!(parse(&r).unwrap(), Event::Reaction(ReactionEvent { ref reaction, .. }) if reaction == "love"));
-        let c = json!({"event": "agent.call_ended", "data": {"from": "+1555", "durationSeconds": 42}});
-        assert!(matches!(parse(&c).unwrap(), Event::Activity(ActivityEvent { ref summary, .. }) if summary == "Call ended (42 s)"));
+        assert!(
+            matches!(parse(&r).unwrap(), Event::Reaction(ReactionEvent { ref reaction, .. }) if reaction == "love")
+        );
+        let c =
+            json!({"event": "agent.call_ended", "data": {"from": "+1555", "durationSeconds": 42}});
+        assert!(
+            matches!(parse(&c).unwrap(), Event::Activity(ActivityEvent { ref summary, .. }) if summary == "Call ended (42 s)")
+        );
         let v = json!({"event": "agent.message", "channel": "voice", "data": {"callId": "c1"}});
         assert!(matches!(parse(&v).unwrap(), Event::Ignored(_)));
         let u = json!({"event": "agent.something_new", "data": {}});
@@ -250,7 +268,10 @@ mod tests {
 
     #[test]
     fn required_fields_are_named_when_missing() {
-        assert_eq!(parse(&json!({"data": {}})).unwrap_err().0, "event is required");
+        assert_eq!(
+            parse(&json!({"data": {}})).unwrap_err().0,
+            "event is required"
+        );
         let e = parse(&json!({"event": "agent.message", "data": {"to": "+1"}})).unwrap_err();
         assert!(e.0.contains("data.from"), "{e}");
         let e = parse(&json!({"event": "agent.reaction", "data": {"messageId": "m"}})).unwrap_err();

@@ -40,7 +40,12 @@ pub async fn apply(uow: &UnitOfWork, account: &Account, event: &Event) -> Result
 }
 
 /// The thread keys an event's conversation is known by.
-fn thread_keys(conversation_id: Option<&str>, group_id: Option<&str>, number: &str, participant: &str) -> Vec<String> {
+fn thread_keys(
+    conversation_id: Option<&str>,
+    group_id: Option<&str>,
+    number: &str,
+    participant: &str,
+) -> Vec<String> {
     provider_threads::keys(conversation_id, group_id, Some(number), Some(participant))
 }
 
@@ -72,7 +77,11 @@ fn agentphone_state(facts: &ThreadFacts<'_>, account: &Account) -> Value {
 
 /// The conversation of the thread, created (with its contact) when it is new; the
 /// primary key of the thread keys makes two first messages at once share one.
-async fn conversation_of(uow: &UnitOfWork, account: &Account, facts: &ThreadFacts<'_>) -> Result<i64> {
+async fn conversation_of(
+    uow: &UnitOfWork,
+    account: &Account,
+    facts: &ThreadFacts<'_>,
+) -> Result<i64> {
     let org = account.organization_id;
     let keys = thread_keys(
         facts.conversation_id,
@@ -88,8 +97,13 @@ async fn conversation_of(uow: &UnitOfWork, account: &Account, facts: &ThreadFact
             return Ok(id);
         }
         let savepoint = conn.begin().await?;
-        let (ContactId(contact), contact_new) =
-            contacts::find_or_create_by_address(&savepoint, org, facts.participant, facts.contact_name).await?;
+        let (ContactId(contact), contact_new) = contacts::find_or_create_by_address(
+            &savepoint,
+            org,
+            facts.participant,
+            facts.contact_name,
+        )
+        .await?;
         let mut new = NewConversation::new(contact, "sms", facts.at);
         new.channel_account_id = Some(account.id.0);
         new.external_id = Some(match facts.group {
@@ -100,12 +114,16 @@ async fn conversation_of(uow: &UnitOfWork, account: &Account, facts: &ThreadFact
         new.participants = facts.group.map(|g| g.participants.clone());
         new.metadata = Some(json!({ "agentphone": agentphone_state(facts, account) }));
         let id = conversations::insert(&savepoint, org, &new).await?.0;
-        if provider_threads::link(&savepoint, org, account.id.0, id, &keys).await? == keys.len() as u64 {
+        if provider_threads::link(&savepoint, org, account.id.0, id, &keys).await?
+            == keys.len() as u64
+        {
             savepoint.commit().await?;
             if contact_new {
-                uow.record_read(contacts::PATH, "created", &[contact]).await?;
+                uow.record_read(contacts::PATH, "created", &[contact])
+                    .await?;
             }
-            uow.record_read(conversations::PATH, "created", &[id]).await?;
+            uow.record_read(conversations::PATH, "created", &[id])
+                .await?;
             return Ok(id);
         }
         // Another delivery made this thread's conversation meanwhile: use it.
@@ -117,7 +135,13 @@ async fn conversation_of(uow: &UnitOfWork, account: &Account, facts: &ThreadFact
 }
 
 /// Keeps what the event tells of the thread (its conversation id, roster, state).
-async fn refresh_thread(uow: &UnitOfWork, account: &Account, id: i64, facts: &ThreadFacts<'_>, state: Option<&Value>) -> Result<()> {
+async fn refresh_thread(
+    uow: &UnitOfWork,
+    account: &Account,
+    id: i64,
+    facts: &ThreadFacts<'_>,
+    state: Option<&Value>,
+) -> Result<()> {
     let org = account.organization_id;
     let Some(thread) = conversations::thread_of(uow.conn().await?, org, id).await? else {
         return Ok(());
@@ -158,7 +182,11 @@ async fn refresh_thread(uow: &UnitOfWork, account: &Account, id: i64, facts: &Th
 
 /// The message type of an inbound message with media, from the first URL's extension.
 fn media_type(url: &str) -> &'static str {
-    let path = url.split(['?', '#']).next().unwrap_or(url).to_ascii_lowercase();
+    let path = url
+        .split(['?', '#'])
+        .next()
+        .unwrap_or(url)
+        .to_ascii_lowercase();
     let ext = path.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
     match ext {
         "jpg" | "jpeg" | "png" | "gif" | "webp" | "heic" | "heif" | "bmp" => "image",
@@ -183,9 +211,13 @@ async fn message(uow: &UnitOfWork, account: &Account, m: &MessageEvent) -> Resul
         && let Some((id, _, status)) = messages::by_external(conn, account.id.0, external).await?
     {
         // Known: an echo may still confirm a send whose answer we never had.
-        let waiting = matches!(status.as_deref(), Some("queued" | "sending" | "unconfirmed"));
+        let waiting = matches!(
+            status.as_deref(),
+            Some("queued" | "sending" | "unconfirmed")
+        );
         if !m.inbound() && waiting {
-            messages::set_delivery(uow, org, id, &["queued", "sending", "unconfirmed"], &sent).await?;
+            messages::set_delivery(uow, org, id, &["queued", "sending", "unconfirmed"], &sent)
+                .await?;
             return Ok(Outcome::Confirmed(id));
         }
         return Ok(Outcome::Known);
@@ -201,7 +233,14 @@ async fn message(uow: &UnitOfWork, account: &Account, m: &MessageEvent) -> Resul
         at,
     };
     let conversation = conversation_of(uow, account, &facts).await?;
-    refresh_thread(uow, account, conversation, &facts, m.conversation_state.as_ref()).await?;
+    refresh_thread(
+        uow,
+        account,
+        conversation,
+        &facts,
+        m.conversation_state.as_ref(),
+    )
+    .await?;
     if !m.inbound()
         && let Some(id) = messages::pending_with_text(conn, org, conversation, &m.text).await?
     {
@@ -244,8 +283,12 @@ async fn message(uow: &UnitOfWork, account: &Account, m: &MessageEvent) -> Resul
 async fn reaction(uow: &UnitOfWork, account: &Account, r: &ReactionEvent) -> Result<Outcome> {
     let org = account.organization_id;
     let conn = uow.conn().await?;
-    let Some((target, _, _)) = messages::by_external(conn, account.id.0, &r.message_id).await? else {
-        return Ok(Outcome::Ignored(format!("a reaction to message {} we do not have", r.message_id)));
+    let Some((target, _, _)) = messages::by_external(conn, account.id.0, &r.message_id).await?
+    else {
+        return Ok(Outcome::Ignored(format!(
+            "a reaction to message {} we do not have",
+            r.message_id
+        )));
     };
     let Some(target) = messages::load_outbound(conn, org, target).await? else {
         return Ok(Outcome::Ignored("a reaction to a removed message".into()));
@@ -262,7 +305,9 @@ async fn reaction(uow: &UnitOfWork, account: &Account, r: &ReactionEvent) -> Res
         text: Some(r.reaction.clone()),
         media: None,
         template: None,
-        payload: Some(json!({ "messageId": r.message_id, "fromNumber": r.from_number, "reactionType": r.reaction })),
+        payload: Some(
+            json!({ "messageId": r.message_id, "fromNumber": r.from_number, "reactionType": r.reaction }),
+        ),
         reply_to_message_id: Some(target.id.0),
         send_style: None,
         delivery_status: Some(if inbound { "received" } else { "sent" }),
@@ -300,7 +345,12 @@ async fn activity(uow: &UnitOfWork, account: &Account, a: &ActivityEvent) -> Res
     store_activity(uow, account, conversation, a).await
 }
 
-async fn store_activity(uow: &UnitOfWork, account: &Account, conversation: i64, a: &ActivityEvent) -> Result<Outcome> {
+async fn store_activity(
+    uow: &UnitOfWork,
+    account: &Account,
+    conversation: i64,
+    a: &ActivityEvent,
+) -> Result<Outcome> {
     let new = NewMessage {
         organization_id: account.organization_id,
         conversation_id: conversation,

@@ -99,7 +99,13 @@ mod tests {
 
     #[test]
     fn a_key_that_is_not_32_bytes_of_hex_is_refused() {
-        assert_eq!(Sealer::new(Some("abcd"), "x").unwrap_err(), SealError::BadKey);
-        assert_eq!(Sealer::new(Some(&"zz".repeat(32)), "x").unwrap_err(), SealError::BadKey);
+        assert_eq!(
+            Sealer::new(Some("abcd"), "x").unwrap_err(),
+            SealError::BadKey
+        );
+        assert_eq!(
+            Sealer::new(Some(&"zz".repeat(32)), "x").unwrap_err(),
+            SealError::BadKey
+        );
     }
 }

@@ -37,7 +37,11 @@ pub struct AgentPhone {
 impl AgentPhone {
     /// AgentPhone as `account` reaches it.
     pub fn client(&self, account: &Account) -> Client {
-        let base = account.settings.base_url.as_deref().unwrap_or(&self.base_url);
+        let base = account
+            .settings
+            .base_url
+            .as_deref()
+            .unwrap_or(&self.base_url);
         self.http.account(base, &account.secrets.api_key)
     }
 
@@ -49,7 +53,8 @@ impl AgentPhone {
         thread: &Thread,
     ) -> Result<Option<Account>> {
         if let Some(id) = thread.channel_account_id
-            && let Some(account) = channel_accounts::load_of(conn, &self.sealer, org, AccountId(id)).await?
+            && let Some(account) =
+                channel_accounts::load_of(conn, &self.sealer, org, AccountId(id)).await?
         {
             return Ok(Some(account));
         }
@@ -70,18 +75,26 @@ impl Delivery {
     }
 
     pub async fn account_for(&self, org: i64, thread: &Thread) -> Result<Option<Account>> {
-        self.agentphone.account_for(&self.units.db, org, thread).await
+        self.agentphone
+            .account_for(&self.units.db, org, thread)
+            .await
     }
 }
 
 /// The AgentPhone side of a conversation, as kept in `metadata.agentphone`.
 pub fn agentphone_state<'a>(thread: &'a Thread, key: &str) -> Option<&'a str> {
-    thread.metadata.as_ref()?.get("agentphone")?.get(key)?.as_str()
+    thread
+        .metadata
+        .as_ref()?
+        .get("agentphone")?
+        .get(key)?
+        .as_str()
 }
 
 /// A job's message id (its payload's `message_id`) and organization.
 pub fn job_message(job: &Job) -> std::result::Result<(i64, i64), JobError> {
-    let org = (job.organization_id).ok_or_else(|| JobError::Fatal("a delivery job has no organization".into()))?;
+    let org = (job.organization_id)
+        .ok_or_else(|| JobError::Fatal("a delivery job has no organization".into()))?;
     let id = (job.payload.get("message_id").and_then(|v| v.as_i64()))
         .ok_or_else(|| JobError::Fatal("a delivery job has no message_id".into()))?;
     Ok((org, id))
@@ -95,14 +108,18 @@ pub fn retry(e: crate::feathers::FeathersError) -> JobError {
 /// The handlers of the `delivery` queue.
 pub fn handlers(delivery: Arc<Delivery>) -> HashMap<&'static str, Handler> {
     let d = delivery.clone();
-    let send: Handler = Arc::new(move |job: Job, _cancel: CancellationToken| -> HandlerFuture {
-        let d = d.clone();
-        Box::pin(async move { send::run(&d, &job).await })
-    });
+    let send: Handler = Arc::new(
+        move |job: Job, _cancel: CancellationToken| -> HandlerFuture {
+            let d = d.clone();
+            Box::pin(async move { send::run(&d, &job).await })
+        },
+    );
     let d = delivery;
-    let react: Handler = Arc::new(move |job: Job, _cancel: CancellationToken| -> HandlerFuture {
-        let d = d.clone();
-        Box::pin(async move { react::run(&d, &job).await })
-    });
+    let react: Handler = Arc::new(
+        move |job: Job, _cancel: CancellationToken| -> HandlerFuture {
+            let d = d.clone();
+            Box::pin(async move { react::run(&d, &job).await })
+        },
+    );
     HashMap::from([(AGENTPHONE_SEND, send), (AGENTPHONE_REACT, react)])
 }

@@ -11,7 +11,12 @@ use crate::domain::messages::{self, DeliveryUpdate, MessageId};
 use crate::jobs::{Job, JobError};
 use serde_json::Value;
 
-async fn finish(d: &Delivery, org: i64, id: MessageId, update: DeliveryUpdate) -> Result<(), JobError> {
+async fn finish(
+    d: &Delivery,
+    org: i64,
+    id: MessageId,
+    update: DeliveryUpdate,
+) -> Result<(), JobError> {
     let uow = d.units.begin(Some(org), Actor::System);
     messages::set_delivery(&uow, org, id, &["queued", "sending"], &update)
         .await
@@ -20,7 +25,12 @@ async fn finish(d: &Delivery, org: i64, id: MessageId, update: DeliveryUpdate) -
 }
 
 fn failed(error: Value) -> DeliveryUpdate {
-    DeliveryUpdate { status: "failed", attempt: true, error: Some(error), ..Default::default() }
+    DeliveryUpdate {
+        status: "failed",
+        attempt: true,
+        error: Some(error),
+        ..Default::default()
+    }
 }
 
 pub async fn run(d: &Delivery, job: &Job) -> Result<(), JobError> {
@@ -30,18 +40,26 @@ pub async fn run(d: &Delivery, job: &Job) -> Result<(), JobError> {
     let Some(reaction) = messages::load_outbound(db, org, id).await.map_err(retry)? else {
         return Ok(());
     };
-    if !matches!(reaction.delivery_status.as_deref(), Some("queued" | "sending")) {
+    if !matches!(
+        reaction.delivery_status.as_deref(),
+        Some("queued" | "sending")
+    ) {
         return Ok(());
     }
     let target = match reaction.reply_to_message_id {
-        Some(t) => messages::load_outbound(db, org, MessageId(t)).await.map_err(retry)?,
+        Some(t) => messages::load_outbound(db, org, MessageId(t))
+            .await
+            .map_err(retry)?,
         None => None,
     };
     let Some(external) = target.and_then(|t| t.external_id) else {
         let error = serde_json::json!({"code": "NO_TARGET", "message": "The message reacted to is gone or was never sent"});
         return finish(d, org, id, failed(error)).await;
     };
-    let Some(thread) = conversations::thread_of(db, org, reaction.conversation_id).await.map_err(retry)? else {
+    let Some(thread) = conversations::thread_of(db, org, reaction.conversation_id)
+        .await
+        .map_err(retry)?
+    else {
         return Ok(());
     };
     let Some(account) = d.account_for(org, &thread).await.map_err(retry)? else {
@@ -68,7 +86,10 @@ pub async fn run(d: &Delivery, job: &Job) -> Result<(), JobError> {
             let wait = retry_after.unwrap_or(std::time::Duration::from_secs(30));
             d.limits.pause(account.id.0, wait);
             let wait = chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(30));
-            Err(JobError::RetryAfter(format!("AgentPhone rate limit: {error}"), wait))
+            Err(JobError::RetryAfter(
+                format!("AgentPhone rate limit: {error}"),
+                wait,
+            ))
         }
         Err(CallError::Status { error, .. }) if error.status < 500 || last => {
             finish(d, org, id, failed(error.to_json())).await

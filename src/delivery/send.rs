@@ -48,10 +48,19 @@ async fn step(
 /// The request: the payload stored with the message, from the conversation's number
 /// (else the account's agent, else its first number), replying to the parent's
 /// AgentPhone id if it has one by now.
-async fn request(d: &Delivery, msg: &Outbound, thread: &Thread, account: &Account) -> Result<Value, JobError> {
+async fn request(
+    d: &Delivery,
+    msg: &Outbound,
+    thread: &Thread,
+    account: &Account,
+) -> Result<Value, JobError> {
     let mut body = match &msg.payload {
         Some(Value::Object(m)) => m.clone(),
-        _ => return Err(JobError::Fatal("the message has no AgentPhone payload".into())),
+        _ => {
+            return Err(JobError::Fatal(
+                "the message has no AgentPhone payload".into(),
+            ));
+        }
     };
     if let Some(number) = agentphone_state(thread, "number_id") {
         body.insert("number_id".into(), json!(number));
@@ -62,9 +71,10 @@ async fn request(d: &Delivery, msg: &Outbound, thread: &Thread, account: &Accoun
     }
     if !body.contains_key("reply_to_message_id")
         && let Some(parent) = msg.reply_to_message_id
-        && let Some(parent) = messages::load_outbound(&d.units.db, msg.organization_id, MessageId(parent))
-            .await
-            .map_err(retry)?
+        && let Some(parent) =
+            messages::load_outbound(&d.units.db, msg.organization_id, MessageId(parent))
+                .await
+                .map_err(retry)?
         && let Some(external) = parent.external_id
     {
         body.insert("reply_to_message_id".into(), json!(external));
@@ -87,7 +97,8 @@ async fn record_sent(
     let run = async {
         let conn = uow.conn().await?;
         // An echo of this send may have been stored first as a message of its own.
-        if let Some((other, channel, _)) = messages::by_external(conn, account.id.0, &sent.id).await?
+        if let Some((other, channel, _)) =
+            messages::by_external(conn, account.id.0, &sent.id).await?
             && other != msg.id
         {
             messages::drop_echo(&uow, org, &channel, other).await?;
@@ -101,11 +112,20 @@ async fn record_sent(
             reply_parent_unresolved: sent.reply_parent_unresolved,
             ..Default::default()
         };
-        messages::set_delivery(&uow, org, msg.id, &["queued", "sending", "unconfirmed"], &update).await?;
+        messages::set_delivery(
+            &uow,
+            org,
+            msg.id,
+            &["queued", "sending", "unconfirmed"],
+            &update,
+        )
+        .await?;
         if let Some(conversation_id) = &sent.conversation_id {
             let keys = provider_threads::keys(Some(conversation_id), None, None, None);
             provider_threads::link(conn, org, account.id.0, thread.id, &keys).await?;
-            if agentphone_state(thread, "conversation_id").is_none() || thread.channel_account_id.is_none() {
+            if agentphone_state(thread, "conversation_id").is_none()
+                || thread.channel_account_id.is_none()
+            {
                 let mut metadata = thread.metadata.clone().unwrap_or_else(|| json!({}));
                 if !metadata.is_object() {
                     metadata = json!({});
@@ -135,18 +155,36 @@ async fn record_sent(
 
 /// Whether an AgentPhone message is this send: outbound, the same text and media,
 /// sent after the message was stored, and no other message of ours already.
-async fn is_ours(d: &Delivery, account: &Account, msg: &Outbound, body: &Value, m: &ConversationMessage) -> bool {
+async fn is_ours(
+    d: &Delivery,
+    account: &Account,
+    msg: &Outbound,
+    body: &Value,
+    m: &ConversationMessage,
+) -> bool {
     let text = body.get("body").and_then(Value::as_str).unwrap_or_default();
-    let media: Vec<&str> = (body.get("media_urls").and_then(Value::as_array).into_iter().flatten())
-        .filter_map(Value::as_str)
-        .collect();
-    let at = chrono::DateTime::parse_from_rfc3339(&m.received_at).map(|t| t.with_timezone(&chrono::Utc));
+    let media: Vec<&str> = (body
+        .get("media_urls")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten())
+    .filter_map(Value::as_str)
+    .collect();
+    let at =
+        chrono::DateTime::parse_from_rfc3339(&m.received_at).map(|t| t.with_timezone(&chrono::Utc));
     let after = at.is_ok_and(|t| t >= msg.created_at - Span::seconds(CLOCK_SLACK_SECS));
-    let same_media = m.media_urls.iter().map(String::as_str).eq(media.iter().copied());
+    let same_media = m
+        .media_urls
+        .iter()
+        .map(String::as_str)
+        .eq(media.iter().copied());
     if m.direction != "outbound" || m.body != text || !after || !same_media {
         return false;
     }
-    matches!(messages::by_external(&d.units.db, account.id.0, &m.id).await, Ok(None))
+    matches!(
+        messages::by_external(&d.units.db, account.id.0, &m.id).await,
+        Ok(None)
+    )
 }
 
 /// Looks for an earlier attempt of this send at AgentPhone: in the thread's newest
@@ -160,7 +198,10 @@ async fn find_earlier(
     thread: &Thread,
     body: &Value,
 ) -> Result<Option<SentMessage>, CallError> {
-    let to = body.get("to_number").and_then(Value::as_str).unwrap_or_default();
+    let to = body
+        .get("to_number")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let conversation_id = match agentphone_state(thread, "conversation_id") {
         Some(id) => Some(id.to_string()),
         None => {
@@ -173,7 +214,9 @@ async fn find_earlier(
     let Some(conversation_id) = conversation_id else {
         return Ok(None);
     };
-    let page = client.conversation_messages(&conversation_id, 50, None).await?;
+    let page = client
+        .conversation_messages(&conversation_id, 50, None)
+        .await?;
     for m in page.data {
         if is_ours(d, account, msg, body, &m).await {
             return Ok(Some(SentMessage {
@@ -202,12 +245,22 @@ pub async fn run(d: &Delivery, job: &Job) -> Result<(), JobError> {
     if !UNSENT.contains(&msg.delivery_status.as_deref().unwrap_or("")) {
         return Ok(()); // done by an earlier run (or an echo)
     }
-    let Some(thread) = conversations::thread_of(db, org, msg.conversation_id).await.map_err(retry)? else {
+    let Some(thread) = conversations::thread_of(db, org, msg.conversation_id)
+        .await
+        .map_err(retry)?
+    else {
         return Ok(());
     };
     let Some(account) = d.account_for(org, &thread).await.map_err(retry)? else {
-        let error = error_of("NO_CHANNEL_ACCOUNT", "The organization has no AgentPhone account to send through");
-        let failed = DeliveryUpdate { status: "failed", error: Some(error), ..Default::default() };
+        let error = error_of(
+            "NO_CHANNEL_ACCOUNT",
+            "The organization has no AgentPhone account to send through",
+        );
+        let failed = DeliveryUpdate {
+            status: "failed",
+            error: Some(error),
+            ..Default::default()
+        };
         step(d, org, id, UNSENT, failed).await?;
         return Ok(());
     };
@@ -220,15 +273,37 @@ pub async fn run(d: &Delivery, job: &Job) -> Result<(), JobError> {
             Ok(Some(sent)) => return record_sent(d, &msg, &thread, &account, &sent).await,
             Ok(None) => {}
             Err(e) if last => {
-                let error = error_of("OUTCOME_UNKNOWN", &format!("An attempt may have been sent; checking failed: {e}"));
-                step(d, org, id, UNSENT, DeliveryUpdate { status: "unconfirmed", error: Some(error), ..Default::default() }).await?;
+                let error = error_of(
+                    "OUTCOME_UNKNOWN",
+                    &format!("An attempt may have been sent; checking failed: {e}"),
+                );
+                step(
+                    d,
+                    org,
+                    id,
+                    UNSENT,
+                    DeliveryUpdate {
+                        status: "unconfirmed",
+                        error: Some(error),
+                        ..Default::default()
+                    },
+                )
+                .await?;
                 return Ok(());
             }
-            Err(e) => return Err(JobError::Retry(format!("could not check for an earlier attempt: {e}"))),
+            Err(e) => {
+                return Err(JobError::Retry(format!(
+                    "could not check for an earlier attempt: {e}"
+                )));
+            }
         }
     }
     let _permit = d.limits.acquire(account.id.0).await;
-    let attempt = DeliveryUpdate { status: "sending", attempt: true, ..Default::default() };
+    let attempt = DeliveryUpdate {
+        status: "sending",
+        attempt: true,
+        ..Default::default()
+    };
     if !step(d, org, id, UNSENT, attempt).await? {
         return Ok(());
     }
@@ -238,14 +313,44 @@ pub async fn run(d: &Delivery, job: &Job) -> Result<(), JobError> {
         Err(CallError::NotSent(e)) => {
             let status = if last { "failed" } else { "queued" };
             let error = error_of("NOT_SENT", &e);
-            step(d, org, id, &["sending"], DeliveryUpdate { status, error: Some(error), ..Default::default() }).await?;
-            if last { Ok(()) } else { Err(JobError::Retry(format!("AgentPhone not reached: {e}"))) }
+            step(
+                d,
+                org,
+                id,
+                &["sending"],
+                DeliveryUpdate {
+                    status,
+                    error: Some(error),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            if last {
+                Ok(())
+            } else {
+                Err(JobError::Retry(format!("AgentPhone not reached: {e}")))
+            }
         }
         Err(CallError::Unknown(e)) => {
             let status = if last { "unconfirmed" } else { "sending" };
             let error = error_of("OUTCOME_UNKNOWN", &e);
-            step(d, org, id, &["sending"], DeliveryUpdate { status, error: Some(error), ..Default::default() }).await?;
-            if last { Ok(()) } else { Err(JobError::Retry(format!("outcome unknown: {e}"))) }
+            step(
+                d,
+                org,
+                id,
+                &["sending"],
+                DeliveryUpdate {
+                    status,
+                    error: Some(error),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            if last {
+                Ok(())
+            } else {
+                Err(JobError::Retry(format!("outcome unknown: {e}")))
+            }
         }
         Err(CallError::Status { error, retry_after }) => {
             let stored = Some(error.to_json());
@@ -254,24 +359,75 @@ pub async fn run(d: &Delivery, job: &Job) -> Result<(), JobError> {
                     let wait = retry_after.unwrap_or(DEFAULT_RETRY_AFTER);
                     d.limits.pause(account.id.0, wait);
                     let status = if last { "failed" } else { "queued" };
-                    step(d, org, id, &["sending"], DeliveryUpdate { status, error: stored, ..Default::default() }).await?;
+                    step(
+                        d,
+                        org,
+                        id,
+                        &["sending"],
+                        DeliveryUpdate {
+                            status,
+                            error: stored,
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
                     if last {
                         return Ok(());
                     }
                     let wait = chrono::Duration::from_std(wait).unwrap_or(Span::seconds(30));
-                    Err(JobError::RetryAfter(format!("AgentPhone rate limit: {error}"), wait))
+                    Err(JobError::RetryAfter(
+                        format!("AgentPhone rate limit: {error}"),
+                        wait,
+                    ))
                 }
                 409 if error.code.as_deref() == Some("DELIVERY_UNCONFIRMED") => {
-                    step(d, org, id, &["sending"], DeliveryUpdate { status: "unconfirmed", error: stored, ..Default::default() }).await?;
+                    step(
+                        d,
+                        org,
+                        id,
+                        &["sending"],
+                        DeliveryUpdate {
+                            status: "unconfirmed",
+                            error: stored,
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
                     Ok(())
                 }
                 408 | 500..=599 => {
                     let status = if last { "unconfirmed" } else { "sending" };
-                    step(d, org, id, &["sending"], DeliveryUpdate { status, error: stored, ..Default::default() }).await?;
-                    if last { Ok(()) } else { Err(JobError::Retry(format!("AgentPhone {error}"))) }
+                    step(
+                        d,
+                        org,
+                        id,
+                        &["sending"],
+                        DeliveryUpdate {
+                            status,
+                            error: stored,
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                    if last {
+                        Ok(())
+                    } else {
+                        Err(JobError::Retry(format!("AgentPhone {error}")))
+                    }
                 }
                 _ => {
-                    step(d, org, id, &["sending"], DeliveryUpdate { status: "failed", error: stored, ..Default::default() }).await?;
+                    step(
+                        d,
+                        org,
+                        id,
+                        &["sending"],
+                        DeliveryUpdate {
+                            status: "failed",
+                            error: stored,
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
                     Ok(())
                 }
             }

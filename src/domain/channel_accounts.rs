@@ -70,7 +70,8 @@ pub struct Account {
 impl Account {
     /// The number of ours with this id or phone number, if the account has it.
     pub fn number(&self, id_or_phone: &str) -> Option<&Number> {
-        (self.settings.numbers.iter()).find(|n| n.id == id_or_phone || n.phone_number == id_or_phone)
+        (self.settings.numbers.iter())
+            .find(|n| n.id == id_or_phone || n.phone_number == id_or_phone)
     }
 }
 
@@ -164,7 +165,8 @@ pub async fn patch(
     if patch.api_key.is_some() || patch.webhook_secret.is_some() {
         let secrets = Secrets {
             api_key: patch.api_key.clone().unwrap_or(current.secrets.api_key),
-            webhook_secret: (patch.webhook_secret.clone()).unwrap_or(current.secrets.webhook_secret),
+            webhook_secret: (patch.webhook_secret.clone())
+                .unwrap_or(current.secrets.webhook_secret),
         };
         q.value(c("secrets_sealed"), seal(sealer, org, &secrets));
     }
@@ -259,15 +261,17 @@ async fn one<C: ConnectionTrait>(
     let opened = sealer.open(org, &sealed).map_err(|e| {
         FeathersError::general("a channel account's secrets do not open").with_cause(e)
     })?;
-    let secrets: Secrets = serde_json::from_slice(&opened)
-        .map_err(|e| FeathersError::general("a channel account's secrets are unreadable").with_cause(e))?;
+    let secrets: Secrets = serde_json::from_slice(&opened).map_err(|e| {
+        FeathersError::general("a channel account's secrets are unreadable").with_cause(e)
+    })?;
     Ok(Some(Account {
         id: AccountId(row.try_get("", "id")?),
         organization_id: org,
         channel: row.try_get("", "channel")?,
         provider: row.try_get("", "provider")?,
-        settings: serde_json::from_value(settings)
-            .map_err(|e| FeathersError::general("a channel account's settings are unreadable").with_cause(e))?,
+        settings: serde_json::from_value(settings).map_err(|e| {
+            FeathersError::general("a channel account's settings are unreadable").with_cause(e)
+        })?,
         secrets,
     }))
 }

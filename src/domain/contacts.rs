@@ -110,7 +110,11 @@ pub async fn find_or_create_by_address<C: ConnectionTrait>(
     address: &str,
     name: Option<&str>,
 ) -> Result<(ContactId, bool)> {
-    let column = if address.contains('@') { "email" } else { "phone" };
+    let column = if address.contains('@') {
+        "email"
+    } else {
+        "phone"
+    };
     let mut q = Query::select();
     q.column(c("id"))
         .from(c("contacts"))
@@ -132,8 +136,25 @@ pub async fn find_or_create_by_address<C: ConnectionTrait>(
     let mut insert = Query::insert();
     insert
         .into_table(c("contacts"))
-        .columns(["organization_id", column, "first_name", "last_name", "created_at", "updated_at"].map(c))
-        .values_panic([org.into(), address.into(), first.into(), last.into(), now.into(), now.into()])
+        .columns(
+            [
+                "organization_id",
+                column,
+                "first_name",
+                "last_name",
+                "created_at",
+                "updated_at",
+            ]
+            .map(c),
+        )
+        .values_panic([
+            org.into(),
+            address.into(),
+            first.into(),
+            last.into(),
+            now.into(),
+            now.into(),
+        ])
         .returning_col(c("id"));
     let row = (conn.query_one(&insert).await?)
         .ok_or_else(|| FeathersError::general("INSERT returned no id"))?;

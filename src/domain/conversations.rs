@@ -551,7 +551,12 @@ pub struct ThreadUpdate {
 }
 
 /// Applies `update` to conversation `id` of `org`; records `patched` when it changed anything.
-pub async fn update_thread(uow: &UnitOfWork, org: i64, id: i64, update: &ThreadUpdate) -> Result<()> {
+pub async fn update_thread(
+    uow: &UnitOfWork,
+    org: i64,
+    id: i64,
+    update: &ThreadUpdate,
+) -> Result<()> {
     let mut q = Query::update();
     q.table(c(TABLE))
         .and_where(Expr::col(c("organization_id")).eq(org))

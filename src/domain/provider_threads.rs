@@ -70,14 +70,27 @@ pub async fn link<C: ConnectionTrait>(
     }
     let mut q = Query::insert();
     q.into_table(c(TABLE))
-        .columns(["channel_account_id", "thread_key", "organization_id", "conversation_id"].map(c))
+        .columns(
+            [
+                "channel_account_id",
+                "thread_key",
+                "organization_id",
+                "conversation_id",
+            ]
+            .map(c),
+        )
         .on_conflict(
             OnConflict::columns([c("channel_account_id"), c("thread_key")])
                 .do_nothing()
                 .to_owned(),
         );
     for key in keys {
-        q.values_panic([account.into(), key.clone().into(), org.into(), conversation.into()]);
+        q.values_panic([
+            account.into(),
+            key.clone().into(),
+            org.into(),
+            conversation.into(),
+        ]);
     }
     Ok(conn.execute(&q).await?.rows_affected())
 }

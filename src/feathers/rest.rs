@@ -265,11 +265,7 @@ pub async fn read_raw_body(
 }
 
 /// Reads the body up to the limit (413 beyond) and parses JSON or a form (400 if malformed).
-async fn read_body(
-    req: &HttpRequest,
-    payload: web::Payload,
-    state: &RestState,
-) -> Result<Value> {
+async fn read_body(req: &HttpRequest, payload: web::Payload, state: &RestState) -> Result<Value> {
     let body = read_raw_body(req, payload, state.max_body_bytes, state.body_timeout).await?;
     let content_type = req
         .headers()

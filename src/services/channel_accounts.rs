@@ -6,7 +6,9 @@
 use super::common::{record_id, tenant_options, tenant_schema};
 use crate::auth::sealing::Sealer;
 use crate::domain::UnitOfWork;
-use crate::domain::channel_accounts::{self, AccountId, AccountPatch, NewAccount, Secrets, Settings};
+use crate::domain::channel_accounts::{
+    self, AccountId, AccountPatch, NewAccount, Secrets, Settings,
+};
 use crate::feathers::{FeathersError, Field, FieldType, Id, Params, Result, Service, SqlService};
 use async_trait::async_trait;
 use sea_orm::DatabaseConnection;
@@ -71,7 +73,9 @@ impl Body {
             .map_err(|e| FeathersError::bad_request(format!("Invalid body: {e}")))?;
         let org = params.principal()?.tenant_id;
         if body.organization_id.is_some_and(|o| o != org) {
-            return Err(FeathersError::forbidden("organization_id must be the caller's own"));
+            return Err(FeathersError::forbidden(
+                "organization_id must be the caller's own",
+            ));
         }
         if let Some(name) = &body.name {
             text("name", name, 100)?;
@@ -98,7 +102,10 @@ fn text(field: &str, value: &str, max: usize) -> Result<()> {
         return Err(FeathersError::invalid(field, "must not be blank"));
     }
     if value.chars().count() > max {
-        return Err(FeathersError::invalid(field, format!("must be at most {max} characters")));
+        return Err(FeathersError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     Ok(())
 }
@@ -109,10 +116,16 @@ fn check_settings(s: &Settings) -> Result<()> {
         text("settings.agent_id", agent, 200)?;
     }
     if s.agent_id.is_none() && s.numbers.is_empty() {
-        return Err(FeathersError::invalid("settings.agent_id", "is required when settings.numbers is empty"));
+        return Err(FeathersError::invalid(
+            "settings.agent_id",
+            "is required when settings.numbers is empty",
+        ));
     }
     if s.numbers.len() > MAX_NUMBERS {
-        return Err(FeathersError::invalid("settings.numbers", format!("must list at most {MAX_NUMBERS} numbers")));
+        return Err(FeathersError::invalid(
+            "settings.numbers",
+            format!("must list at most {MAX_NUMBERS} numbers"),
+        ));
     }
     for (i, n) in s.numbers.iter().enumerate() {
         text(&format!("settings.numbers.{i}.id"), &n.id, 200)?;
@@ -126,9 +139,13 @@ fn check_settings(s: &Settings) -> Result<()> {
     }
     if let Some(url) = &s.base_url {
         let ok = url.len() <= MAX_LEN
-            && reqwest::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some());
+            && reqwest::Url::parse(url)
+                .is_ok_and(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some());
         if !ok {
-            return Err(FeathersError::invalid("settings.base_url", "must be an http(s) URL"));
+            return Err(FeathersError::invalid(
+                "settings.base_url",
+                "must be an http(s) URL",
+            ));
         }
     }
     Ok(())
@@ -144,26 +161,44 @@ impl Service for ChannelAccountsService {
     }
     async fn create(&self, data: Value, params: &Params) -> Result<Value> {
         if data.is_array() {
-            return Err(FeathersError::method_not_allowed("Can not create multiple entries"));
+            return Err(FeathersError::method_not_allowed(
+                "Can not create multiple entries",
+            ));
         }
         let body = Body::parse(data, params)?;
         match body.channel.as_deref() {
             Some("sms") => {}
-            Some(other) => return Err(FeathersError::invalid("channel", format!("must be sms, not {other:?}"))),
+            Some(other) => {
+                return Err(FeathersError::invalid(
+                    "channel",
+                    format!("must be sms, not {other:?}"),
+                ));
+            }
             None => return Err(FeathersError::invalid("channel", "is required")),
         }
         match body.provider.as_deref() {
             Some("agentphone") => {}
             Some(other) => {
-                return Err(FeathersError::invalid("provider", format!("must be agentphone, not {other:?}")));
+                return Err(FeathersError::invalid(
+                    "provider",
+                    format!("must be agentphone, not {other:?}"),
+                ));
             }
             None => return Err(FeathersError::invalid("provider", "is required")),
         }
-        let name = body.name.ok_or_else(|| FeathersError::invalid("name", "is required"))?;
-        let settings = body.settings.ok_or_else(|| FeathersError::invalid("settings", "is required"))?;
-        let secrets = body.secrets.ok_or_else(|| FeathersError::invalid("secrets", "is required"))?;
+        let name = body
+            .name
+            .ok_or_else(|| FeathersError::invalid("name", "is required"))?;
+        let settings = body
+            .settings
+            .ok_or_else(|| FeathersError::invalid("settings", "is required"))?;
+        let secrets = body
+            .secrets
+            .ok_or_else(|| FeathersError::invalid("secrets", "is required"))?;
         let secrets = Secrets {
-            api_key: secrets.api_key.ok_or_else(|| FeathersError::invalid("secrets.api_key", "is required"))?,
+            api_key: secrets
+                .api_key
+                .ok_or_else(|| FeathersError::invalid("secrets.api_key", "is required"))?,
             webhook_secret: (secrets.webhook_secret)
                 .ok_or_else(|| FeathersError::invalid("secrets.webhook_secret", "is required"))?,
         };
@@ -189,8 +224,15 @@ impl Service for ChannelAccountsService {
         let id = record_id(id)?;
         let body = Body::parse(data, params)?;
         if body.channel.is_some() || body.provider.is_some() {
-            let field = if body.channel.is_some() { "channel" } else { "provider" };
-            return Err(FeathersError::invalid(field, "cannot change; create another account"));
+            let field = if body.channel.is_some() {
+                "channel"
+            } else {
+                "provider"
+            };
+            return Err(FeathersError::invalid(
+                field,
+                "cannot change; create another account",
+            ));
         }
         let (api_key, webhook_secret) = match body.secrets {
             Some(s) => (s.api_key, s.webhook_secret),

@@ -28,12 +28,15 @@ fn parse<T: serde::de::DeserializeOwned>(data: Value) -> Result<T> {
     if !data.is_object() {
         return Err(FeathersError::bad_request("The body must be a JSON object"));
     }
-    serde_json::from_value(data).map_err(|e| FeathersError::bad_request(format!("Invalid body: {e}")))
+    serde_json::from_value(data)
+        .map_err(|e| FeathersError::bad_request(format!("Invalid body: {e}")))
 }
 
 fn single(data: &Value) -> Result<()> {
     if data.is_array() {
-        return Err(FeathersError::method_not_allowed("Can not create multiple entries"));
+        return Err(FeathersError::method_not_allowed(
+            "Can not create multiple entries",
+        ));
     }
     Ok(())
 }
@@ -50,7 +53,10 @@ fn call_error(e: CallError) -> FeathersError {
             FeathersError::bad_request(format!("AgentPhone refused: {}", error.message))
                 .with_data(json!({ "agentphone": error.to_json() }))
         }
-        other => FeathersError::new(ErrorKind::BadGateway, format!("AgentPhone did not answer: {other}")),
+        other => FeathersError::new(
+            ErrorKind::BadGateway,
+            format!("AgentPhone did not answer: {other}"),
+        ),
     }
 }
 
@@ -62,14 +68,16 @@ async fn thread(
     id: i64,
 ) -> Result<(Thread, String, Account)> {
     let org = params.principal()?.tenant_id;
-    let thread = (conversations::thread_of(db, org, id).await?).ok_or_else(|| FeathersError::no_record(id))?;
+    let thread = (conversations::thread_of(db, org, id).await?)
+        .ok_or_else(|| FeathersError::no_record(id))?;
     if thread.channel != "sms" {
         return Err(FeathersError::bad_request(format!(
             "Conversation {id} is a {} conversation; this is for SMS/iMessage ones",
             thread.channel
         )));
     }
-    let Some(conversation) = agentphone_state(&thread, "conversation_id").map(str::to_string) else {
+    let Some(conversation) = agentphone_state(&thread, "conversation_id").map(str::to_string)
+    else {
         return Err(FeathersError::bad_request(format!(
             "Conversation {id} has no AgentPhone thread yet (it starts with its first message)"
         )));
@@ -82,12 +90,23 @@ async fn thread(
 /// Keeps (or clears) the background on the conversation, in the call's unit of work.
 async fn keep_background(params: &Params, thread: &Thread, image_url: Option<&str>) -> Result<()> {
     let uow = UnitOfWork::of(params)?;
-    let mut metadata = thread.metadata.clone().filter(Value::is_object).unwrap_or_else(|| json!({}));
-    let state = metadata.as_object_mut().expect("an object").entry("agentphone").or_insert_with(|| json!({}));
+    let mut metadata = thread
+        .metadata
+        .clone()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
+    let state = metadata
+        .as_object_mut()
+        .expect("an object")
+        .entry("agentphone")
+        .or_insert_with(|| json!({}));
     if let Some(state) = state.as_object_mut() {
         state.insert("background_url".into(), json!(image_url));
     }
-    let update = ThreadUpdate { metadata: Some(metadata), ..Default::default() };
+    let update = ThreadUpdate {
+        metadata: Some(metadata),
+        ..Default::default()
+    };
     conversations::update_thread(uow, params.principal()?.tenant_id, thread.id, &update).await
 }
 
@@ -109,7 +128,9 @@ impl Service for ReactionsService {
         let principal = params.principal()?;
         let org = principal.tenant_id;
         if body.organization_id.is_some_and(|o| o != org) {
-            return Err(FeathersError::forbidden("organization_id must be the caller's own"));
+            return Err(FeathersError::forbidden(
+                "organization_id must be the caller's own",
+            ));
         }
         if !REACTIONS.contains(&body.reaction.as_str()) {
             return Err(FeathersError::invalid(
@@ -118,7 +139,8 @@ impl Service for ReactionsService {
             ));
         }
         let uow = UnitOfWork::of(params)?;
-        let target = (messages::load_outbound(uow.conn().await?, org, MessageId(body.message_id)).await?)
+        let target = (messages::load_outbound(uow.conn().await?, org, MessageId(body.message_id))
+            .await?)
             .ok_or_else(|| FeathersError::no_record(body.message_id))?;
         let imessage = target.channel == "sms"
             && target.transport.as_deref() == Some("imessage")
@@ -129,7 +151,9 @@ impl Service for ReactionsService {
                 "Message {} was not delivered over iMessage; only iMessage messages take reactions",
                 body.message_id
             ))
-            .with_data(json!({ "rule": "reaction_needs_imessage", "transport": target.transport })));
+            .with_data(
+                json!({ "rule": "reaction_needs_imessage", "transport": target.transport }),
+            ));
         }
         let new = NewMessage {
             organization_id: org,
@@ -176,11 +200,18 @@ impl Service for TypingService {
         single(&data)?;
         let body: ConversationBody = parse(data)?;
         if body.image_url.is_some() {
-            return Err(FeathersError::invalid("image_url", "is not accepted on this path"));
+            return Err(FeathersError::invalid(
+                "image_url",
+                "is not accepted on this path",
+            ));
         }
-        let (_, conversation, account) = thread(&self.db, &self.agentphone, params, body.conversation_id).await?;
-        let sent = (self.agentphone.client(&account).typing(&conversation).await).map_err(call_error)?;
-        Ok(json!({ "conversation_id": body.conversation_id, "status": sent.status, "channel": sent.channel }))
+        let (_, conversation, account) =
+            thread(&self.db, &self.agentphone, params, body.conversation_id).await?;
+        let sent =
+            (self.agentphone.client(&account).typing(&conversation).await).map_err(call_error)?;
+        Ok(
+            json!({ "conversation_id": body.conversation_id, "status": sent.status, "channel": sent.channel }),
+        )
     }
 }
 
@@ -197,14 +228,25 @@ impl Service for BackgroundsService {
     async fn create(&self, data: Value, params: &Params) -> Result<Value> {
         single(&data)?;
         let body: ConversationBody = parse(data)?;
-        let url = body.image_url.ok_or_else(|| FeathersError::invalid("image_url", "is required"))?;
+        let url = body
+            .image_url
+            .ok_or_else(|| FeathersError::invalid("image_url", "is required"))?;
         let web = url.len() <= MAX_URL
             && reqwest::Url::parse(&url).is_ok_and(|u| u.scheme() == "https" && u.host().is_some());
         if !web {
-            return Err(FeathersError::invalid("image_url", "must be an https URL AgentPhone can download"));
+            return Err(FeathersError::invalid(
+                "image_url",
+                "must be an https URL AgentPhone can download",
+            ));
         }
-        let (thread, conversation, account) = thread(&self.db, &self.agentphone, params, body.conversation_id).await?;
-        let set = (self.agentphone.client(&account).set_background(&conversation, &url).await).map_err(call_error)?;
+        let (thread, conversation, account) =
+            thread(&self.db, &self.agentphone, params, body.conversation_id).await?;
+        let set = (self
+            .agentphone
+            .client(&account)
+            .set_background(&conversation, &url)
+            .await)
+            .map_err(call_error)?;
         keep_background(params, &thread, Some(&url)).await?;
         Ok(json!({
             "conversation_id": body.conversation_id, "image_url": url,
@@ -214,8 +256,14 @@ impl Service for BackgroundsService {
     /// `DELETE /conversation-backgrounds/{conversation_id}`.
     async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
         let id = super::common::record_id(id)?;
-        let (thread, conversation, account) = thread(&self.db, &self.agentphone, params, id).await?;
-        (self.agentphone.client(&account).delete_background(&conversation).await).map_err(call_error)?;
+        let (thread, conversation, account) =
+            thread(&self.db, &self.agentphone, params, id).await?;
+        (self
+            .agentphone
+            .client(&account)
+            .delete_background(&conversation)
+            .await)
+            .map_err(call_error)?;
         keep_background(params, &thread, None).await?;
         Ok(json!({ "conversation_id": id, "image_url": null, "has_background": false }))
     }

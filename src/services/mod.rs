@@ -2,8 +2,8 @@
 
 pub mod ai_assistants;
 pub mod api_keys;
-pub mod channel_accounts;
 pub mod authentication;
+pub mod channel_accounts;
 pub mod common;
 pub mod contacts;
 pub mod conversation_counts;
@@ -19,9 +19,9 @@ pub mod predefined_messages;
 pub mod tags;
 pub mod users;
 
-use crate::delivery::AgentPhone;
 use crate::auth::{SharedAuth, admin_only};
 use crate::channels::Channel;
+use crate::delivery::AgentPhone;
 use crate::domain::unit_of_work::InUnitOfWork;
 use crate::domain::{self, Readers, Units};
 use crate::feathers::hooks::single_record;
@@ -47,7 +47,8 @@ pub fn register(
     let sealer = &agentphone.sealer;
     let conversations = conversations::ConversationsService::new(db.clone());
     let contacts = contacts::ContactsService::new(db.clone());
-    let channel_accounts = channel_accounts::ChannelAccountsService::new(db.clone(), sealer.clone());
+    let channel_accounts =
+        channel_accounts::ChannelAccountsService::new(db.clone(), sealer.clone());
     let messages: Vec<(Channel, messages::MessagesService)> = (Channel::ALL.into_iter())
         .map(|channel| (channel, messages::MessagesService::new(db.clone(), channel)))
         .collect();
@@ -122,11 +123,7 @@ pub fn register(
                 .before(SINGLE, single_record()),
         );
     registry
-        .use_service(
-            "contacts",
-            Access::Authenticated,
-            Arc::new(contacts),
-        )
+        .use_service("contacts", Access::Authenticated, Arc::new(contacts))
         .hooks(Hooks::new().before(SINGLE, single_record()));
     registry.use_service(
         "tags",

@@ -17,7 +17,9 @@ pub async fn prune_periodically(db: sea_orm::DatabaseConnection, every: std::tim
         match crate::domain::webhook_receipts::prune(&db, before).await {
             Ok(n) if n > 0 => tracing::info!(removed = n, "old webhook receipts pruned"),
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e.message, cause = %e.chain(), "pruning webhook receipts failed"),
+            Err(e) => {
+                tracing::warn!(error = %e.message, cause = %e.chain(), "pruning webhook receipts failed")
+            }
         }
     }
 }

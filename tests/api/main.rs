@@ -1,5 +1,6 @@
 //! Integration tests through the HTTP API, one binary for all of them.
 
+mod agentphone;
 mod agentphone_client;
 mod api_keys;
 mod auth;
