@@ -881,3 +881,49 @@ async fn webhooks_land_in_their_accounts_organization_only() {
     assert_eq!(answer["status"], "stored");
     assert_eq!(total_of(&app, "/conversations?channel=sms").await, 1);
 }
+
+#[actix_web::test]
+async fn an_account_has_at_most_its_limit_of_sends_in_flight() {
+    let app = spawn_app_with(|s| s.agentphone_account_concurrency = 2).await;
+    let fake = FakeAgentPhone::start().await;
+    fake.set_latency(Duration::from_millis(150));
+    account(&app, &app.org, &fake).await;
+    let conversation = sms_conversation(&app, &app.org).await;
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        ids.push(
+            send_text(&app, conversation, &format!("m{i}")).await["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    for id in ids {
+        wait_for(&app, id, settled).await;
+    }
+    assert_eq!(fake.sent().len(), 8);
+    assert_eq!(
+        fake.max_concurrent_sends(),
+        2,
+        "the 16 delivery slots were held to the account's 2"
+    );
+}
+
+#[actix_web::test]
+async fn webhooks_are_not_counted_by_the_request_limit() {
+    let app = spawn_app_with(|s| s.rate_limit_requests = 5).await;
+    let fake = FakeAgentPhone::start().await;
+    let id = account(&app, &app.org, &fake).await;
+    for i in 0..10 {
+        let (status, answer) = webhook(
+            &app,
+            id,
+            SECRET,
+            now(),
+            &format!("del_{i}"),
+            &inbound(&format!("msg_{i}"), "hi"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+    }
+    assert_eq!(sql_i64(&app, "SELECT COUNT(*) FROM messages").await, 10);
+}
