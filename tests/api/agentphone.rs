@@ -228,6 +228,13 @@ async fn a_message_is_sent_once_with_what_agentphone_used() {
     assert_eq!(bodies[0]["to_number"], THEIR_NUMBER);
     assert_eq!(bodies[0]["body"], "Hello Grace");
     assert_eq!(bodies[0]["agent_id"], "agt_1");
+    // Each step is an event: the attempt (`sending`) and its outcome (`sent`).
+    let steps = sql_i64(&app, "SELECT COUNT(*) FROM events WHERE path = 'conversation-messages-sms' AND event = 'patched'").await;
+    assert_eq!(steps, 2);
+    let outcome = sql_i64(&app, &format!(
+        "SELECT COUNT(*) FROM events WHERE path = 'conversation-messages-sms' AND event = 'patched' AND CAST(data AS TEXT) LIKE '%\"sent\"%' AND CAST(actor AS TEXT) LIKE '%system%'"
+    )).await;
+    assert_eq!(outcome, 1);
     // The conversation learned its AgentPhone thread.
     let record = get_ok(&app, &format!("/conversations/{conversation}")).await;
     assert!(
@@ -926,4 +933,54 @@ async fn webhooks_are_not_counted_by_the_request_limit() {
         assert_eq!(status, StatusCode::OK, "{answer}");
     }
     assert_eq!(sql_i64(&app, "SELECT COUNT(*) FROM messages").await, 10);
+}
+
+/// A server killed (SIGKILL) while AgentPhone is taking its send: the message went out,
+/// its outcome was never recorded. The next instance takes the job once its lease
+/// ends, finds the send at AgentPhone and records it: one send, no second.
+#[actix_web::test]
+async fn a_server_killed_mid_send_leaves_one_send_that_the_next_one_finds() {
+    let app = spawn_app_with(|s| {
+        s.delivery_concurrency = 0;
+        s.job_lease_secs = 2;
+    })
+    .await;
+    let fake = FakeAgentPhone::start().await;
+    fake.script(vec![SendReply::SentThenHang]);
+    account(&app, &app.org, &fake).await;
+    let conversation = sms_conversation(&app, &app.org).await;
+    let queued = send_text(&app, conversation, "in flight").await;
+    let id = queued["id"].as_i64().unwrap();
+    let (mut server, _) = start_binary(
+        &app.database_url,
+        &[
+            ("JWT_SECRET", app.jwt_secret.as_str()),
+            ("APP__DELIVERY_CONCURRENCY", "2"),
+            ("APP__JOB_LEASE_SECS", "2"),
+            ("APP__AGENTPHONE_TIMEOUT_MS", "2000"),
+        ],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while fake.sent().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the binary never sent"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.0.kill().expect("SIGKILL");
+    server.0.wait().unwrap();
+    let stuck = get_ok(&app, &format!("/conversation-messages-sms/{id}")).await;
+    assert_eq!(stuck["delivery_status"], "sending", "{stuck}");
+    let mut s = settings(&app.database_url);
+    s.jwt_secret = Some(app.jwt_secret.clone());
+    s.job_lease_secs = 2;
+    let next = inbox_gateway::app::Application::build(&s)
+        .await
+        .expect("app builds");
+    actix_web::rt::spawn(next.run_until_stopped());
+    let sent = wait_for(&app, id, settled).await;
+    assert_eq!(sent["delivery_status"], "sent", "{sent}");
+    assert_eq!(sent["attempts"], 1);
+    assert_eq!((fake.send_attempts(), fake.sent().len()), (1, 1));
 }
