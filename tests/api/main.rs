@@ -1,6 +1,7 @@
 //! Integration tests through the HTTP API, one binary for all of them.
 
 mod agentphone_client;
+mod agentphone_import;
 mod api_keys;
 mod auth;
 mod auth_hardening;
