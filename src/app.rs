@@ -68,6 +68,8 @@ pub enum StartError {
     Admin(#[from] crate::admin::AdminError),
     #[error("seed failed")]
     Seed(#[from] crate::seed::SeedError),
+    #[error("agentphone-import failed")]
+    Import(#[source] FeathersError),
 }
 
 impl StartError {
@@ -81,6 +83,61 @@ impl StartError {
             next = cause.source();
         }
         out
+    }
+}
+
+/// What writes like the server does, without serving: the authenticator, the
+/// services' registry, the units of work they share and the way to AgentPhone.
+/// Commands that write (`agentphone-import`) build this alone.
+pub struct Writers {
+    pub auth: Arc<AuthContext>,
+    pub registry: Registry,
+    pub units: crate::domain::Units,
+    pub agentphone: Arc<AgentPhone>,
+}
+
+impl Writers {
+    pub fn build(settings: &Settings, db: &DatabaseConnection) -> Result<Self, StartError> {
+        let secret = settings.jwt_secret().map_err(StartError::Config)?;
+        let auth = Arc::new(AuthContext {
+            db: db.clone(),
+            keys: JwtKeys::new(&secret, &settings.jwt_audience, settings.jwt_expires_secs),
+            cache: Default::default(),
+            throttle: LoginThrottle::new(
+                settings.login_failures_per_email,
+                settings.login_failures_per_address,
+                Duration::from_secs(settings.login_failure_window_secs),
+            ),
+        });
+        let mut registry = Registry::new();
+        let pepper: [u8; 32] = sha2::Sha256::digest(format!("idempotency:{secret}")).into();
+        let sealer = Arc::new(
+            Sealer::new(settings.secrets_key.as_deref(), &secret)
+                .map_err(|e| StartError::Config(format!("secrets_key: {e}")))?,
+        );
+        let agentphone = Arc::new(AgentPhone {
+            sealer: sealer.clone(),
+            http: crate::agentphone::Http::new(
+                Duration::from_secs(5),
+                Duration::from_millis(settings.agentphone_timeout_ms.max(1)),
+            )
+            .map_err(StartError::Config)?,
+            base_url: settings.agentphone_base_url.clone(),
+        });
+        let units = crate::services::register(
+            &mut registry,
+            db,
+            &auth,
+            settings.conformance_fixture,
+            pepper,
+            &agentphone,
+        );
+        Ok(Writers {
+            auth,
+            registry,
+            units,
+            agentphone,
+        })
     }
 }
 
@@ -126,40 +183,13 @@ impl Application {
                 source,
             })?
             .port();
-        let secret = settings.jwt_secret().map_err(StartError::Config)?;
-        let auth = Arc::new(AuthContext {
-            db: db.clone(),
-            keys: JwtKeys::new(&secret, &settings.jwt_audience, settings.jwt_expires_secs),
-            cache: Default::default(),
-            throttle: LoginThrottle::new(
-                settings.login_failures_per_email,
-                settings.login_failures_per_address,
-                Duration::from_secs(settings.login_failure_window_secs),
-            ),
-        });
-        let mut registry = Registry::new();
-        let pepper: [u8; 32] = sha2::Sha256::digest(format!("idempotency:{secret}")).into();
-        let sealer = Arc::new(
-            Sealer::new(settings.secrets_key.as_deref(), &secret)
-                .map_err(|e| StartError::Config(format!("secrets_key: {e}")))?,
-        );
-        let agentphone = Arc::new(AgentPhone {
-            sealer: sealer.clone(),
-            http: crate::agentphone::Http::new(
-                Duration::from_secs(5),
-                Duration::from_millis(settings.agentphone_timeout_ms.max(1)),
-            )
-            .map_err(StartError::Config)?,
-            base_url: settings.agentphone_base_url.clone(),
-        });
-        let units = crate::services::register(
-            &mut registry,
-            &db,
-            &auth,
-            settings.conformance_fixture,
-            pepper,
-            &agentphone,
-        );
+        let Writers {
+            auth,
+            mut registry,
+            units,
+            agentphone,
+        } = Writers::build(settings, &db)?;
+        let sealer = agentphone.sealer.clone();
         let delivery = Arc::new(Delivery {
             units: units.clone(),
             agentphone: agentphone.clone(),

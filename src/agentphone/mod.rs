@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod errors;
+pub mod import;
 pub mod inbound;
 pub mod ingest;
 pub mod signature;

@@ -2,6 +2,7 @@
 
 mod agentphone;
 mod agentphone_client;
+mod agentphone_import;
 mod api_keys;
 mod auth;
 mod auth_hardening;
