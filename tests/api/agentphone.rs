@@ -984,3 +984,37 @@ async fn a_server_killed_mid_send_leaves_one_send_that_the_next_one_finds() {
     assert_eq!(sent["attempts"], 1);
     assert_eq!((fake.send_attempts(), fake.sent().len()), (1, 1));
 }
+
+#[actix_web::test]
+async fn a_send_that_never_reached_agentphone_is_sent_when_it_can_be() {
+    let app = spawn_app().await;
+    let fake = FakeAgentPhone::start().await;
+    let id = account(&app, &app.org, &fake).await;
+    // Nothing listens there: the connection is refused before anything is written.
+    patch_ok(
+        &app,
+        &format!("/channel-accounts/{id}"),
+        json!({"settings": {"agent_id": "agt_1", "base_url": "http://127.0.0.1:9"}}),
+    )
+    .await;
+    let conversation = sms_conversation(&app, &app.org).await;
+    let queued = send_text(&app, conversation, "eventually").await;
+    let id_message = queued["id"].as_i64().unwrap();
+    let waiting = wait_for(&app, id_message, |m| {
+        m["attempts"] == 1 && m["delivery_status"] == "queued"
+    })
+    .await;
+    assert_eq!(waiting["error"]["code"], "NOT_SENT", "{waiting}");
+    patch_ok(
+        &app,
+        &format!("/channel-accounts/{id}"),
+        json!({"settings": {"agent_id": "agt_1", "base_url": fake.base_url}}),
+    )
+    .await;
+    let sent = wait_for(&app, id_message, settled).await;
+    assert_eq!(
+        (sent["delivery_status"].as_str(), sent["attempts"].as_i64()),
+        (Some("sent"), Some(2))
+    );
+    assert_eq!(fake.sent().len(), 1);
+}
