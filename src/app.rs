@@ -37,6 +37,7 @@ pub struct Application {
     jobs: WorkerConfig,
     deliveries: WorkerConfig,
     delivery: Arc<Delivery>,
+    bulk_batch_size: u64,
     /// For the job workers' and the dispatcher's own NOTIFY connections.
     database_url: String,
     /// Feeds this instance's event streams.
@@ -131,6 +132,7 @@ impl Writers {
             settings.conformance_fixture,
             pepper,
             &agentphone,
+            settings.bulk_sync_limit,
         );
         Ok(Writers {
             auth,
@@ -306,6 +308,7 @@ impl Application {
             jobs,
             deliveries,
             delivery,
+            bulk_batch_size: settings.bulk_batch_size,
             database_url: settings.database_url.clone(),
             dispatcher,
             event_retention: chrono::Duration::days(settings.event_retention_days),
@@ -379,11 +382,12 @@ impl Application {
             workers.spawn_on(worker.run(stop.clone()), on_db);
         }
         if self.jobs.concurrency > 0 {
-            let worker = Worker::new(
-                self.db.clone(),
-                self.jobs.clone(),
-                crate::jobs::kinds::system(),
-            );
+            let mut handlers = crate::jobs::kinds::system();
+            handlers.extend(crate::bulk::handlers(
+                self.units.clone(),
+                self.bulk_batch_size,
+            ));
+            let worker = Worker::new(self.db.clone(), self.jobs.clone(), handlers);
             workers.spawn_on(worker.run(stop.clone()), on_db);
         }
         let result = self.server.await;

@@ -108,6 +108,13 @@ pub struct Settings {
     /// Sends in flight at once per channel account.
     #[serde(default = "default_agentphone_account_concurrency")]
     pub agentphone_account_concurrency: usize,
+    /// Bulk actions over at most this many conversations complete before the answer;
+    /// larger ones run as a job.
+    #[serde(default = "default_bulk_sync_limit")]
+    pub bulk_sync_limit: u64,
+    /// Conversations a bulk action's job changes per batch (one transaction each).
+    #[serde(default = "default_bulk_batch_size")]
+    pub bulk_batch_size: u64,
     /// Delivery jobs this instance runs at once (0: this instance delivers nothing).
     #[serde(default = "default_delivery_concurrency")]
     pub delivery_concurrency: usize,
@@ -162,6 +169,12 @@ fn default_agentphone_account_concurrency() -> usize {
 }
 fn default_delivery_concurrency() -> usize {
     16
+}
+fn default_bulk_sync_limit() -> u64 {
+    1000
+}
+fn default_bulk_batch_size() -> u64 {
+    1000
 }
 
 fn default_env() -> String {
@@ -406,6 +419,8 @@ mod tests {
             agentphone_timeout_ms: 30_000,
             agentphone_account_concurrency: 4,
             delivery_concurrency: 16,
+            bulk_sync_limit: 1000,
+            bulk_batch_size: 1000,
         }
     }
 

@@ -299,6 +299,17 @@ pub async fn patch(
     patch: &ConversationPatch,
 ) -> Result<Vec<ConversationId>> {
     let conn = uow.conn().await?;
+    let patch = prepare(conn, org, patch).await?;
+    patch_prepared(uow, org, ids, &patch).await
+}
+
+/// Checks `patch` against the rules and completes it (a stage brings its
+/// pipeline): what [`patch`] applies. A bulk action checks once, before any row.
+pub async fn prepare<C: ConnectionTrait>(
+    conn: &C,
+    org: i64,
+    patch: &ConversationPatch,
+) -> Result<ConversationPatch> {
     let mut patch = patch.clone();
     if patch.unread_count.is_some_and(|n| n < 0) {
         return Err(FeathersError::invalid("unread_count", "must be 0 or more"));
@@ -322,9 +333,21 @@ pub async fn patch(
             }
         }
     }
+    Ok(patch)
+}
+
+/// Applies a patch [`prepare`] checked, in one statement; records `patched` for
+/// each conversation it changed and answers them.
+pub async fn patch_prepared(
+    uow: &UnitOfWork,
+    org: i64,
+    ids: &[ConversationId],
+    patch: &ConversationPatch,
+) -> Result<Vec<ConversationId>> {
+    let conn = uow.conn().await?;
     let mut q = Query::update();
     q.table(c(TABLE));
-    set(&mut q, &patch, conn.get_database_backend());
+    set(&mut q, patch, conn.get_database_backend());
     q.and_where(Expr::col(c("organization_id")).eq(org))
         .and_where(Expr::col(c("id")).is_in(ids.iter().map(|id| id.0)))
         .and_where(Expr::col(c("deleted_at")).is_null())
@@ -399,17 +422,46 @@ fn set(q: &mut UpdateStatement, p: &ConversationPatch, backend: DbBackend) {
 /// service from now on); records `removed` for each message and for the
 /// conversation. 404 when it is not the organization's live conversation.
 pub async fn remove(uow: &UnitOfWork, org: i64, id: ConversationId) -> Result<()> {
-    let conversation = load(uow.conn().await?, org, id.0).await?;
-    messages::remove_all_of(uow, org, &conversation).await?;
-    uow.record_read(PATH, "removed", &[id.0]).await?;
+    if remove_many(uow, org, &[id]).await?.is_empty() {
+        return Err(FeathersError::no_record(id.0));
+    }
+    Ok(())
+}
+
+/// Soft-deletes the live conversations `ids` of `org` and their live messages, a
+/// statement for each table whatever their number; records `removed` for every
+/// message and conversation (as they were); answers the conversations removed.
+pub async fn remove_many(
+    uow: &UnitOfWork,
+    org: i64,
+    ids: &[ConversationId],
+) -> Result<Vec<ConversationId>> {
+    let conn = uow.conn().await?;
+    let mut live = Query::select();
+    live.column(c("id"))
+        .from(c(TABLE))
+        .and_where(Expr::col(c("organization_id")).eq(org))
+        .and_where(Expr::col(c("id")).is_in(ids.iter().map(|id| id.0)))
+        .and_where(Expr::col(c("deleted_at")).is_null());
+    if conn.get_database_backend() == DbBackend::Postgres {
+        live.lock(sea_orm::sea_query::LockType::Update);
+    }
+    let live: Vec<i64> = (conn.query_all(&live).await?.iter())
+        .map(|r| r.try_get("", "id"))
+        .collect::<Result<_, _>>()?;
+    if live.is_empty() {
+        return Ok(Vec::new());
+    }
+    messages::remove_all_of(uow, org, &live).await?;
+    uow.record_read(PATH, "removed", &live).await?;
     let mut q = Query::update();
     q.table(c(TABLE))
         .value(c("deleted_at"), Utc::now())
         .and_where(Expr::col(c("organization_id")).eq(org))
-        .and_where(Expr::col(c("id")).eq(id.0))
+        .and_where(Expr::col(c("id")).is_in(live.iter().copied()))
         .and_where(Expr::col(c("deleted_at")).is_null());
-    uow.conn().await?.execute(&q).await?;
-    Ok(())
+    conn.execute(&q).await?;
+    Ok(live.into_iter().map(ConversationId).collect())
 }
 
 /// What a stored message does to its conversation; records `patched` when it

@@ -2,7 +2,7 @@
 //! all of a conversation's, and the only SQL that writes the `messages` table.
 //! Every statement starts from the organization; every change records its events.
 
-use super::conversations::{self, ConversationRow};
+use super::conversations;
 use super::unit_of_work::UnitOfWork;
 use crate::feathers::{FeathersError, Result};
 use chrono::{DateTime, Utc};
@@ -205,34 +205,34 @@ pub async fn remove(uow: &UnitOfWork, org: i64, channel: &str, id: MessageId) ->
     conversations::fix_preview(uow, org, conversation, created_at).await
 }
 
-/// Soft-deletes every live message of a conversation (it is being removed),
-/// recording `removed` for each as it was: one read and one statement.
-pub async fn remove_all_of(
-    uow: &UnitOfWork,
-    org: i64,
-    conversation: &ConversationRow,
-) -> Result<()> {
+/// Soft-deletes every live message of these conversations (they are being
+/// removed), recording `removed` for each as it was: one read per channel and one
+/// statement.
+pub async fn remove_all_of(uow: &UnitOfWork, org: i64, conversations: &[i64]) -> Result<()> {
     let conn = uow.conn().await?;
-    let live = || {
-        let mut q = Query::select();
-        q.column(c("id"))
-            .from(c(TABLE))
-            .and_where(Expr::col(c("organization_id")).eq(org))
-            .and_where(Expr::col(c("conversation_id")).eq(conversation.id))
-            .and_where(Expr::col(c("deleted_at")).is_null())
-            .order_by(c("id"), Order::Asc)
-            .to_owned()
-    };
-    let ids: Vec<i64> = (conn.query_all(&live()).await?.iter())
-        .map(|r| r.try_get("", "id"))
-        .collect::<Result<_, _>>()?;
-    uow.record_read(&path_of(&conversation.channel), "removed", &ids)
-        .await?;
+    let mut live = Query::select();
+    live.columns([c("id"), c("channel")])
+        .from(c(TABLE))
+        .and_where(Expr::col(c("organization_id")).eq(org))
+        .and_where(Expr::col(c("conversation_id")).is_in(conversations.iter().copied()))
+        .and_where(Expr::col(c("deleted_at")).is_null())
+        .order_by(c("id"), Order::Asc);
+    let mut by_channel: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+    for row in conn.query_all(&live).await? {
+        let channel: String = row.try_get("", "channel")?;
+        by_channel
+            .entry(channel)
+            .or_default()
+            .push(row.try_get("", "id")?);
+    }
+    for (channel, ids) in &by_channel {
+        uow.record_read(&path_of(channel), "removed", ids).await?;
+    }
     let mut q = Query::update();
     q.table(c(TABLE))
         .value(c("deleted_at"), Utc::now())
         .and_where(Expr::col(c("organization_id")).eq(org))
-        .and_where(Expr::col(c("conversation_id")).eq(conversation.id))
+        .and_where(Expr::col(c("conversation_id")).is_in(conversations.iter().copied()))
         .and_where(Expr::col(c("deleted_at")).is_null());
     conn.execute(&q).await?;
     Ok(())

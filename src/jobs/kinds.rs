@@ -16,6 +16,9 @@ pub const AGENTPHONE_SEND: &str = "agentphone.send";
 /// Sends a stored reaction through AgentPhone (`{message_id}` of the reaction).
 pub const AGENTPHONE_REACT: &str = "agentphone.react";
 
+/// Runs a bulk action's batches until it is finished (`{bulk_action_id, user_id}`).
+pub const BULK_RUN: &str = "bulk.run";
+
 /// The job that delivers message `id` of `org` (`kind` one of the delivery kinds):
 /// one per message ever (its dedupe key), many attempts.
 pub fn delivery(org: i64, kind: &'static str, id: i64) -> super::NewJob {

@@ -15,6 +15,7 @@ use crate::feathers::{
     Schema, Service, SqlOptions, SqlService, Typed,
 };
 use async_trait::async_trait;
+use sea_orm::sea_query::SelectStatement;
 use sea_orm::sea_query::{Alias, Condition, Expr, ExprTrait, LikeExpr, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::{Map, Value, json};
@@ -207,15 +208,55 @@ impl ConversationsService {
         Self(SqlService::new(db, options))
     }
 
+    /// The caller's live conversations a find with `query` would match, every one
+    /// (no page): a select of their `id`, for bulk actions. `$limit` and `$skip` are
+    /// refused (a bulk target is every match), `$sort` and `$select` mean nothing.
+    pub async fn matching<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        query: Value,
+        params: &Params,
+    ) -> Result<SelectStatement> {
+        let Value::Object(mut query) = query else {
+            return Err(FeathersError::invalid(
+                "filter",
+                "must be an object (a conversations query)",
+            ));
+        };
+        for key in ["$limit", "$skip"] {
+            if query.contains_key(key) {
+                return Err(FeathersError::invalid(
+                    &format!("filter.{key}"),
+                    "is not taken: a bulk action applies to every match",
+                ));
+            }
+        }
+        query.shift_remove("$sort");
+        query.shift_remove("$select");
+        let mut params = params.clone();
+        params.query = Value::Object(query);
+        let params = self.find_params(conn, &params).await?;
+        let parsed = self.0.parse_query(&params)?;
+        let condition = self.0.condition(&parsed, &params)?;
+        let mut q = sea_orm::sea_query::Query::select();
+        q.column((
+            sea_orm::sea_query::Alias::new("conversations"),
+            sea_orm::sea_query::Alias::new("id"),
+        ))
+        .from(sea_orm::sea_query::Alias::new("conversations"))
+        .cond_where(condition);
+        Ok(q)
+    }
+
     /// Replaces `view_id` with the saved view's query: its filters are ANDed with
     /// the request's, and its `$sort` applies when the request has none.
     /// A find's params with the saved view and the search term resolved.
-    async fn find_params(&self, params: &Params) -> Result<Params> {
-        let params = self.resolve_view(params).await?;
-        self.resolve_search(params).await
+    async fn find_params<C: ConnectionTrait>(&self, conn: &C, params: &Params) -> Result<Params> {
+        let params = self.resolve_view(conn, params).await?;
+        self.resolve_search(conn, params).await
     }
 
-    async fn resolve_view(&self, params: &Params) -> Result<Params> {
+    async fn resolve_view<C: ConnectionTrait>(&self, conn: &C, params: &Params) -> Result<Params> {
         let mut params = params.clone();
         let Some(view_id) = crate::feathers::query::take_key(&mut params.query, "view_id") else {
             return Ok(params);
@@ -226,7 +267,7 @@ impl ConversationsService {
             _ => None,
         }
         .ok_or_else(|| FeathersError::invalid("view_id", "must be an integer"))?;
-        let stored = load_view_query(&self.0.db, params.principal()?.tenant_id, id)
+        let stored = load_view_query(conn, params.principal()?.tenant_id, id)
             .await?
             .ok_or_else(|| {
                 FeathersError::invalid(
@@ -244,7 +285,11 @@ impl ConversationsService {
     /// A top-level `searchTerm` that matches few contacts becomes `contact_id $in [...]`:
     /// the planner then starts from those contacts' conversations instead of walking
     /// every open conversation in order looking for them. More matches keep the subquery.
-    async fn resolve_search(&self, mut params: Params) -> Result<Params> {
+    async fn resolve_search<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        mut params: Params,
+    ) -> Result<Params> {
         let Some(Value::String(term)) = params.query.get("searchTerm").cloned() else {
             return Ok(params);
         };
@@ -255,7 +300,7 @@ impl ConversationsService {
         }
         let mut q = contact_search(params.principal()?.tenant_id, term);
         q.limit(SEARCH_INLINE_MAX as u64 + 1);
-        let rows = self.0.db.query_all(&q).await?;
+        let rows = conn.query_all(&q).await?;
         let budget = crate::feathers::query::MAX_VALUES
             .saturating_sub(crate::feathers::query::raw_values(&params.query));
         if rows.len() > SEARCH_INLINE_MAX.min(budget) {
@@ -328,20 +373,20 @@ async fn load_view_query<C: ConnectionTrait>(conn: &C, org: i64, id: i64) -> Res
 #[async_trait]
 impl Service for ConversationsService {
     async fn find(&self, params: &Params) -> Result<Value> {
-        let params = self.find_params(params).await?;
+        let params = self.find_params(&self.0.db, params).await?;
         self.0._find(&self.0.db, &params).await
     }
     async fn find_raw(&self, params: &Params) -> Result<JsonText> {
-        let params = self.find_params(params).await?;
+        let params = self.find_params(&self.0.db, params).await?;
         self.0._find_raw(&self.0.db, &params).await
     }
     async fn get(&self, id: &Id, params: &Params) -> Result<Value> {
-        let params = self.resolve_view(params).await?;
+        let params = self.resolve_view(&self.0.db, params).await?;
         self.0._get(&self.0.db, id, &params).await
     }
     async fn patch(&self, id: Option<&Id>, data: Value, params: &Params) -> Result<Value> {
         let conversation = ConversationId(record_id(id)?);
-        let params = self.resolve_view(params).await?;
+        let params = self.resolve_view(&self.0.db, params).await?;
         if !data.is_object() {
             return Err(FeathersError::bad_request("The body must be a JSON object"));
         }
@@ -380,7 +425,7 @@ impl Service for ConversationsService {
     /// from every service.
     async fn remove(&self, id: Option<&Id>, params: &Params) -> Result<Value> {
         let conversation = ConversationId(record_id(id)?);
-        let params = self.resolve_view(params).await?;
+        let params = self.resolve_view(&self.0.db, params).await?;
         let uow = UnitOfWork::of(&params)?;
         // The answer is the record as it was, shaped as asked (and 404 unless it matches).
         let record = self

@@ -3,6 +3,7 @@
 pub mod ai_assistants;
 pub mod api_keys;
 pub mod authentication;
+pub mod bulk_actions;
 pub mod channel_accounts;
 pub mod common;
 pub mod contacts;
@@ -43,6 +44,7 @@ pub fn register(
     fixture: bool,
     idempotency_pepper: [u8; 32],
     agentphone: &Arc<AgentPhone>,
+    bulk_sync_limit: u64,
 ) -> Units {
     let sealer = &agentphone.sealer;
     let conversations = conversations::ConversationsService::new(db.clone());
@@ -59,6 +61,10 @@ pub fn register(
         conversations.0.clone(),
     );
     readers.insert(domain::contacts::PATH.to_string(), contacts.0.clone());
+    readers.insert(
+        domain::bulk_actions::PATH.to_string(),
+        bulk_actions::BulkActionsService::read_binding(db.clone()),
+    );
     readers.insert(
         domain::channel_accounts::PATH.to_string(),
         channel_accounts.sql.clone(),
@@ -160,6 +166,11 @@ pub fn register(
     if let Some(anchors) = conversations.0.options.anchors.clone() {
         registry.add_cache("conversations anchors and kept statements", anchors);
     }
+    let bulk = bulk_actions::BulkActionsService::new(
+        db.clone(),
+        conversations::ConversationsService(conversations.0.clone()),
+        bulk_sync_limit,
+    );
     registry
         .use_service(
             "conversations",
@@ -215,6 +226,13 @@ pub fn register(
             Arc::new(outgoing::TransformOutgoingService::new(db.clone(), channel)),
         );
     }
+    registry
+        .use_service(
+            domain::bulk_actions::PATH,
+            Access::Authenticated,
+            Arc::new(bulk),
+        )
+        .hooks(Hooks::new().before(SINGLE, single_record()));
     registry.use_service(
         "conversation-message-reactions",
         Access::Authenticated,

@@ -115,6 +115,8 @@ pub fn settings(database_url: &str) -> Settings {
         agentphone_timeout_ms: 2_000,
         agentphone_account_concurrency: 4,
         delivery_concurrency: 16,
+        bulk_sync_limit: 1000,
+        bulk_batch_size: 1000,
     }
 }
 

@@ -8,6 +8,7 @@ mod auth;
 mod auth_hardening;
 mod bounded_memory;
 mod bounded_queries;
+mod bulk_actions;
 mod channel_rules_http;
 mod commands;
 mod contacts;
