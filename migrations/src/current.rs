@@ -19,3 +19,7 @@ pub use crate::conversation_counts::{GROUPINGS as COUNT_GROUPINGS, rebuild as re
 /// The statement that moves an organization's conversation versions on (deep-page
 /// anchors go stale).
 pub use crate::m0005_conversation_versions::bump as bump_conversation_versions;
+
+/// The text a message search matches (its lower-case text), the expression the
+/// trigram index covers on PostgreSQL.
+pub use crate::m0019_message_search::SEARCH_TEXT as MESSAGE_SEARCH_TEXT;

@@ -26,6 +26,8 @@ pub const CHANNELS: &[&str] = &crate::channels::Channel::NAMES;
 pub const STATUSES: &[&str] = &Status::NAMES;
 /// `searchTerm` needs at least this many characters.
 pub const SEARCH_MIN: usize = 2;
+/// `messageSearchTerm` needs at least this many characters (a trigram).
+pub const MESSAGE_SEARCH_MIN: usize = 3;
 /// Up to this many matching contacts, a search is run as a list of contact ids.
 const SEARCH_INLINE_MAX: usize = 500;
 
@@ -86,6 +88,7 @@ pub fn schema() -> Schema {
         ],
     )
     .with_virtual("searchTerm", String)
+    .with_virtual("messageSearchTerm", String)
     .with_virtual("waitingResponseOnly", Boolean)
     .with_virtual("tag_id", Integer)
 }
@@ -117,6 +120,16 @@ impl VirtualFilters for ConversationFilters {
                     ));
                 }
                 Condition::all().add(col("contact_id").in_subquery(contact_search(org, term)))
+            }
+            ("messageSearchTerm", Typed::Str(term)) => {
+                let term = term.trim();
+                if term.chars().count() < MESSAGE_SEARCH_MIN {
+                    return Err(FeathersError::invalid(
+                        "messageSearchTerm",
+                        format!("needs at least {MESSAGE_SEARCH_MIN} characters"),
+                    ));
+                }
+                Condition::all().add(col("id").in_subquery(message_search(org, term)))
             }
             ("waitingResponseOnly", Typed::Bool(true)) => Condition::all()
                 .add(col("waiting_since").is_not_null())
@@ -155,9 +168,8 @@ pub fn check_virtual_filters(filters: &[Filter], principal: &Principal) -> Resul
     Ok(())
 }
 
-/// Contacts of `org` whose name, email or phone contains `term` (case-insensitive),
-/// over the expression the trigram index covers on PostgreSQL.
-fn contact_search(org: i64, term: &str) -> sea_orm::sea_query::SelectStatement {
+/// `%term%` for LIKE, lower-cased, with LIKE's own characters escaped.
+fn contains_pattern(term: &str) -> LikeExpr {
     let escaped: String = term
         .to_lowercase()
         .chars()
@@ -169,12 +181,34 @@ fn contact_search(org: i64, term: &str) -> sea_orm::sea_query::SelectStatement {
             }
         })
         .collect();
-    let pattern = LikeExpr::new(format!("%{escaped}%")).escape('\\');
+    LikeExpr::new(format!("%{escaped}%")).escape('\\')
+}
+
+/// Contacts of `org` whose name, email or phone contains `term` (case-insensitive),
+/// over the expression the trigram index covers on PostgreSQL.
+fn contact_search(org: i64, term: &str) -> sea_orm::sea_query::SelectStatement {
     Query::select()
         .column(Alias::new("id"))
         .from(Alias::new("contacts"))
         .and_where(Expr::col(Alias::new("organization_id")).eq(org))
-        .and_where(Expr::cust(migrations::current::CONTACT_SEARCH_TEXT).like(pattern))
+        .and_where(
+            Expr::cust(migrations::current::CONTACT_SEARCH_TEXT).like(contains_pattern(term)),
+        )
+        .to_owned()
+}
+
+/// The conversations (as `conversation_id`, once per matching message) of `org`
+/// with a live message whose text contains `term` (case-insensitive), over the
+/// expression the trigram index covers on PostgreSQL (m0019).
+fn message_search(org: i64, term: &str) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .column(Alias::new("conversation_id"))
+        .from(Alias::new("messages"))
+        .and_where(Expr::col(Alias::new("organization_id")).eq(org))
+        .and_where(Expr::col(Alias::new("deleted_at")).is_null())
+        .and_where(
+            Expr::cust(migrations::current::MESSAGE_SEARCH_TEXT).like(contains_pattern(term)),
+        )
         .to_owned()
 }
 
@@ -282,50 +316,81 @@ impl ConversationsService {
         Ok(params)
     }
 
-    /// A top-level `searchTerm` that matches few contacts becomes `contact_id $in [...]`:
-    /// the planner then starts from those contacts' conversations instead of walking
-    /// every open conversation in order looking for them. More matches keep the subquery.
-    async fn resolve_search<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        mut params: Params,
-    ) -> Result<Params> {
-        let Some(Value::String(term)) = params.query.get("searchTerm").cloned() else {
-            return Ok(params);
-        };
-        let term = term.trim();
-        let chars = term.chars().count();
-        if !(SEARCH_MIN..=crate::feathers::query::MAX_PATTERN).contains(&chars) {
-            return Ok(params); // the filter itself answers 400
-        }
-        let mut q = contact_search(params.principal()?.tenant_id, term);
-        q.limit(SEARCH_INLINE_MAX as u64 + 1);
-        let rows = conn.query_all(&q).await?;
-        let budget = crate::feathers::query::MAX_VALUES
-            .saturating_sub(crate::feathers::query::raw_values(&params.query));
-        if rows.len() > SEARCH_INLINE_MAX.min(budget) {
-            return Ok(params);
-        }
-        let ids = rows
-            .iter()
-            .map(|r| r.try_get::<i64>("", "id"))
-            .collect::<Result<Vec<_>, _>>()?;
-        let query = params.query.as_object_mut().expect("query object");
-        query.shift_remove("searchTerm");
-        let and = query
-            .entry("$and")
-            .or_insert_with(|| Value::Array(Vec::new()));
-        match and {
-            Value::Array(items) => items.push(json!({ "contact_id": { "$in": ids } })),
-            _ => {
-                return Err(FeathersError::invalid(
-                    "$and",
-                    "must be an array of conditions",
-                ));
-            }
-        }
-        Ok(params)
+    /// A top-level `searchTerm` that matches few contacts becomes `contact_id $in
+    /// [...]`, a `messageSearchTerm` that matches few messages `id $in [...]`: the
+    /// planner then starts from those rows instead of walking every open conversation
+    /// in order looking for them. More matches keep the subquery.
+    async fn resolve_search<C: ConnectionTrait>(&self, conn: &C, params: Params) -> Result<Params> {
+        let org = params.principal()?.tenant_id;
+        let params = inline_matches(
+            conn,
+            params,
+            "searchTerm",
+            SEARCH_MIN,
+            "contact_id",
+            |term| contact_search(org, term),
+        )
+        .await?;
+        inline_matches(
+            conn,
+            params,
+            "messageSearchTerm",
+            MESSAGE_SEARCH_MIN,
+            "id",
+            |term| message_search(org, term),
+        )
+        .await
     }
+}
+
+/// Replaces the top-level search `key` with `column $in [ids]` when its `search`
+/// finds at most [`SEARCH_INLINE_MAX`] rows (read with a limit: a common term costs
+/// no full count).
+async fn inline_matches<C: ConnectionTrait>(
+    conn: &C,
+    mut params: Params,
+    key: &str,
+    min: usize,
+    column: &str,
+    search: impl Fn(&str) -> sea_orm::sea_query::SelectStatement,
+) -> Result<Params> {
+    let Some(Value::String(term)) = params.query.get(key).cloned() else {
+        return Ok(params);
+    };
+    let term = term.trim();
+    let chars = term.chars().count();
+    if !(min..=crate::feathers::query::MAX_PATTERN).contains(&chars) {
+        return Ok(params); // the filter itself answers 400
+    }
+    let mut q = search(term);
+    q.limit(SEARCH_INLINE_MAX as u64 + 1);
+    let rows = conn.query_all(&q).await?;
+    let budget = crate::feathers::query::MAX_VALUES
+        .saturating_sub(crate::feathers::query::raw_values(&params.query));
+    if rows.len() > SEARCH_INLINE_MAX.min(budget) {
+        return Ok(params);
+    }
+    let mut ids = rows
+        .iter()
+        .map(|r| r.try_get_by_index::<i64>(0))
+        .collect::<Result<Vec<_>, _>>()?;
+    ids.sort_unstable();
+    ids.dedup();
+    let query = params.query.as_object_mut().expect("query object");
+    query.shift_remove(key);
+    let and = query
+        .entry("$and")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    match and {
+        Value::Array(items) => items.push(json!({ column: { "$in": ids } })),
+        _ => {
+            return Err(FeathersError::invalid(
+                "$and",
+                "must be an array of conditions",
+            ));
+        }
+    }
+    Ok(params)
 }
 
 /// Applies a saved view's query to a request's: its filters are ANDed with the

@@ -550,3 +550,89 @@ async fn a_retried_bulk_action_with_its_key_is_not_run_twice() {
     assert_eq!(answers[0]["id"], answers[1]["id"]);
     assert_eq!(total_of(&app, PATH).await, 1);
 }
+
+#[actix_web::test]
+async fn message_search_finds_conversations_by_their_live_messages() {
+    let app = spawn_app().await;
+    let ids = conversations(&app, &app.org, 4).await;
+    let text = |t: &'static str| {
+        move |m: &mut inbox_gateway::domain::messages::NewMessage| m.text = Some(t.into())
+    };
+    insert_message(
+        &app,
+        app.org.org_id,
+        ids[0],
+        "whatsapp",
+        text("Where is my PARCEL?"),
+    )
+    .await;
+    insert_message(
+        &app,
+        app.org.org_id,
+        ids[1],
+        "whatsapp",
+        text("the parcel arrived, thanks"),
+    )
+    .await;
+    let removed = insert_message(
+        &app,
+        app.org.org_id,
+        ids[2],
+        "whatsapp",
+        text("parcel 100%_off"),
+    )
+    .await;
+    exec_sql(
+        &app,
+        &format!("UPDATE messages SET deleted_at = created_at WHERE id = {removed}"),
+    )
+    .await;
+    insert_message(
+        &app,
+        app.org.org_id,
+        ids[3],
+        "whatsapp",
+        text("nothing to see"),
+    )
+    .await;
+    let other = app.new_tenant("Other").await;
+    let theirs = conversations(&app, &other, 1).await[0];
+    insert_message(
+        &app,
+        other.org_id,
+        theirs,
+        "whatsapp",
+        text("my parcel too"),
+    )
+    .await;
+
+    let page = get_ok(&app, "/conversations?messageSearchTerm=parcel&$sort[id]=1").await;
+    assert_eq!(ids_of(&page), vec![ids[0], ids[1]], "{page}");
+    assert_eq!(page["total"], 2);
+    // LIKE's own characters are plain text.
+    assert_eq!(
+        total_of(&app, "/conversations?messageSearchTerm=100%25_").await,
+        0
+    );
+    let (status, body) = app.get("/conversations?messageSearchTerm=pa").await;
+    assert_error(status, &body, 400, "BadRequest");
+    // With other filters, and as a bulk target.
+    assert_eq!(
+        total_of(
+            &app,
+            &format!("/conversations?messageSearchTerm=arrived&id={}", ids[1])
+        )
+        .await,
+        1
+    );
+    let done = bulk(&app, json!({"action": "update_status", "status": "closed", "filter": {"messageSearchTerm": "PARCEL"}})).await;
+    assert_eq!(done["processed_count"], 2);
+    assert_eq!(conversation(&app, ids[2]).await["status"], "open");
+}
+
+fn ids_of(page: &Value) -> Vec<i64> {
+    records(page)
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect()
+}
