@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Benchmark on PostgreSQL: seeds N conversations (and M messages in one of them)
-# into a fresh database, starts the release server, and measures with wrk
-# (64 connections, 2 threads, 20 s each).
-#   scripts/bench.sh [CONVERSATIONS=1000000] [MESSAGES=100000]
+# Benchmark on PostgreSQL: seeds N conversations (M messages in one of them, and S
+# more spread over all of them) into a fresh database, starts the release server,
+# and measures with wrk (64 connections, 2 threads, 20 s each).
+#   scripts/bench.sh [CONVERSATIONS=1000000] [MESSAGES=100000] [SPREAD=1000000]
 # BENCH_REUSE=1 measures the database seeded last time again.
 # Needs wrk (apt-get install wrk) and PostgreSQL on 127.0.0.1:5432.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONVERSATIONS="${1:-1000000}"
 MESSAGES="${2:-100000}"
+SPREAD="${3:-1000000}"
 DB="${BENCH_DB:-inbox_bench}"
 PORT="${BENCH_PORT:-39100}"
 DURATION="${BENCH_DURATION:-20s}"
@@ -22,9 +23,9 @@ if [ -n "${BENCH_REUSE:-}" ] && [ -f "/tmp/$DB.seed.json" ]; then
   SEED=$(cat "/tmp/$DB.seed.json")   # reuse the last seeded database
 else
   psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
-  echo "seeding $CONVERSATIONS conversations and $MESSAGES messages..."
+  echo "seeding $CONVERSATIONS conversations, $MESSAGES messages in one and $SPREAD spread over all..."
   START=$(date +%s.%N)
-  SEED=$("$BIN" seed --conversations "$CONVERSATIONS" --messages "$MESSAGES")
+  SEED=$("$BIN" seed --conversations "$CONVERSATIONS" --messages "$MESSAGES" --spread-messages "$SPREAD")
   echo "seeded in $(echo "$(date +%s.%N) - $START" | bc) s: $SEED"
   echo "$SEED" > "/tmp/$DB.seed.json"
 fi
@@ -56,5 +57,7 @@ run "(a3) open + pipeline stage" '/conversations?$limit=50&status=open&pipeline_
 run "(a4) open + whatsapp" '/conversations?$limit=50&status=open&channel=whatsapp&$sort[last_interaction_at]=-1'
 run "(c) get by id" "/conversations/$ONE"
 run "(d) open + searchTerm" '/conversations?$limit=50&status=open&$sort[last_interaction_at]=-1&searchTerm=first12345'
+run "(s1) open + messageSearchTerm, one message" '/conversations?$limit=50&status=open&$sort[last_interaction_at]=-1&messageSearchTerm=ticket-123457'
+run "(s2) open + messageSearchTerm, a seventh of them" '/conversations?$limit=50&status=open&$sort[last_interaction_at]=-1&messageSearchTerm=parcel'
 run "(m1) messages, first page" "/conversation-messages-$CHANNEL?conversation_id=$CONV&\$limit=50&\$sort[created_at]=-1&message_type[\$ne]=reaction"
 run "(m2) messages, skip 10000" "/conversation-messages-$CHANNEL?conversation_id=$CONV&\$limit=50&\$sort[created_at]=-1&message_type[\$ne]=reaction&\$skip=10000"

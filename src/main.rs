@@ -38,6 +38,9 @@ enum Command {
         /// Messages to put in the first seeded conversation.
         #[arg(long, default_value_t = 0)]
         messages: u64,
+        /// Messages spread over all the seeded conversations (for `messageSearchTerm`).
+        #[arg(long, default_value_t = 0)]
+        spread_messages: u64,
     },
     /// Import an AgentPhone account's conversations and messages; prints a report.
     /// Safe to run again (and while webhooks arrive): known messages are skipped.
@@ -95,13 +98,14 @@ async fn run(cli: Cli) -> Result<(), StartError> {
         Command::Seed {
             conversations,
             messages,
+            spread_messages,
         } => {
             let conn = db::connect(&settings.database_url, 1)
                 .await
                 .map_err(StartError::Connect)?;
             db::migrate(&conn).await.map_err(StartError::Migrate)?;
             let started = std::time::Instant::now();
-            let report = inbox_gateway::seed::seed(&conn, conversations, messages).await?;
+            let report = inbox_gateway::seed::seed(&conn, conversations, messages, spread_messages).await?;
             tracing::info!(seconds = started.elapsed().as_secs_f64(), "seeded");
             println!("{}", serde_json::json!(report));
             Ok(())

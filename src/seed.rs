@@ -62,11 +62,25 @@ async fn ids<C: ConnectionTrait>(conn: &C, sql: &str) -> Result<Vec<i64>, DbErr>
         .collect()
 }
 
-/// Seeds `conversations` conversations, and `messages` messages in the first of them.
+/// The texts spread messages cycle through (a search for one of their words
+/// matches a seventh of them), each with its message's own `ticket-{i}` (one match).
+const SPREAD_TEXTS: [&str; 7] = [
+    "where is my parcel?",
+    "thanks, that helped",
+    "can I change my address",
+    "the invoice is wrong",
+    "when do you open tomorrow",
+    "I want a refund",
+    "hello there",
+];
+
+/// Seeds `conversations` conversations, `messages` messages in the first of them,
+/// and `spread_messages` more spread over all of them.
 pub async fn seed(
     db: &DatabaseConnection,
     conversations: u64,
     messages: u64,
+    spread_messages: u64,
 ) -> Result<SeedReport, SeedError> {
     let stamp = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
     let admin_email = format!("bench-{stamp}@bench.test");
@@ -265,6 +279,22 @@ pub async fn seed(
         ))
         .await?;
         message_conversation = Some((conversation, channel.to_string()));
+    }
+    if spread_messages > 0 && conversations > 0 {
+        let texts: Vec<String> = SPREAD_TEXTS.iter().map(|t| format!("'{t}'")).collect();
+        let at = ago("(s.i * 13) % 2592000");
+        exec(format!(
+            "INSERT INTO messages (organization_id, conversation_id, channel, direction, message_type, sender_type, text, \
+             delivery_status, created_at, updated_at) \
+             SELECT {org}, c.id, c.channel, CASE WHEN s.i % 2 = 0 THEN 'inbound' ELSE 'outbound' END, 'text', \
+             CASE WHEN s.i % 2 = 0 THEN 'contact' ELSE 'user' END, {text} || ' ticket-' || s.i, \
+             CASE WHEN s.i % 2 = 0 THEN 'received' ELSE 'delivered' END, {at}, {at} \
+             FROM {series} JOIN conversations c ON c.id = \
+             (SELECT MIN(id) FROM conversations WHERE organization_id = {org}) + (s.i * 7919) % {conversations}",
+            text = case("s.i", &texts),
+            series = series(spread_messages),
+        ))
+        .await?;
     }
     for def in index_defs {
         exec(def).await?;

@@ -99,7 +99,7 @@ async fn embedded_contacts_follow_their_contact() {
 #[actix_web::test]
 async fn seeded_conversations_embed_their_contacts() {
     let app = spawn_app().await;
-    let report = inbox_gateway::seed::seed(&app.db, 30, 0)
+    let report = inbox_gateway::seed::seed(&app.db, 30, 0, 60)
         .await
         .expect("seed");
     let token = app.login(&report.admin_email, report.admin_password).await;
