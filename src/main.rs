@@ -105,7 +105,8 @@ async fn run(cli: Cli) -> Result<(), StartError> {
                 .map_err(StartError::Connect)?;
             db::migrate(&conn).await.map_err(StartError::Migrate)?;
             let started = std::time::Instant::now();
-            let report = inbox_gateway::seed::seed(&conn, conversations, messages, spread_messages).await?;
+            let report =
+                inbox_gateway::seed::seed(&conn, conversations, messages, spread_messages).await?;
             tracing::info!(seconds = started.elapsed().as_secs_f64(), "seeded");
             println!("{}", serde_json::json!(report));
             Ok(())

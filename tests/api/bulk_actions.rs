@@ -636,3 +636,79 @@ fn ids_of(page: &Value) -> Vec<i64> {
         .map(|r| r["id"].as_i64().unwrap())
         .collect()
 }
+
+#[actix_web::test]
+async fn every_action_works_on_every_kind_of_target() {
+    let app = spawn_app().await;
+    let agent = app.new_user(&app.org, "agent").await;
+    let ai = app.create("/ai-assistants", json!({"name": "Bot"})).await;
+    let sales = app
+        .create(
+            "/pipelines",
+            json!({"name": "Sales", "stages": [{"name": "New"}]}),
+        )
+        .await;
+    let stage = sales["stages"][0]["id"].clone();
+    // (action and value, the field it sets, the value it gets)
+    let actions = [
+        (
+            json!({"action": "assign", "assigned_user_id": agent.user_id}),
+            "assigned_user_id",
+            json!(agent.user_id),
+        ),
+        (
+            json!({"action": "update_status", "status": "closed"}),
+            "status",
+            json!("closed"),
+        ),
+        (
+            json!({"action": "assign_ai_assistant", "assigned_ai_assistant_id": ai["id"]}),
+            "assigned_ai_assistant_id",
+            ai["id"].clone(),
+        ),
+        (
+            json!({"action": "move", "pipeline_id": sales["id"], "pipeline_stage_id": stage}),
+            "pipeline_stage_id",
+            stage.clone(),
+        ),
+        (json!({"action": "mark_unread"}), "unread_count", json!(1)),
+        (json!({"action": "mark_read"}), "unread_count", json!(0)),
+        (json!({"action": "block"}), "blocked", json!(true)),
+        (json!({"action": "unblock"}), "blocked", json!(false)),
+    ];
+    for kind in ["conversation_ids", "view_id", "filter"] {
+        let ids = conversations(&app, &app.org, 2).await;
+        // The target: these two conversations, however it is named.
+        let filter = json!({"id": {"$in": ids}});
+        let target = match kind {
+            "conversation_ids" => json!(ids),
+            "view_id" => app
+                .create(
+                    "/conversation-views",
+                    json!({"name": format!("v{}", ids[0]), "query": filter}),
+                )
+                .await["id"]
+                .clone(),
+            _ => filter,
+        };
+        for (action, field, value) in &actions {
+            let mut body = action.clone();
+            body[kind] = target.clone();
+            let done = bulk(&app, body.clone()).await;
+            assert_eq!(done["processed_count"], 2, "{body} -> {done}");
+            for id in &ids {
+                assert_eq!(
+                    &conversation(&app, *id).await[*field],
+                    value,
+                    "{kind}: {body}"
+                );
+            }
+        }
+        let done = bulk(&app, json!({"action": "delete", kind: target})).await;
+        assert_eq!(done["processed_count"], 2, "{kind} delete -> {done}");
+        for id in &ids {
+            let (status, _) = app.get(&format!("/conversations/{id}")).await;
+            assert_eq!(status, StatusCode::NOT_FOUND);
+        }
+    }
+}
