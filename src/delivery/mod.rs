@@ -91,6 +91,29 @@ pub fn agentphone_state<'a>(thread: &'a Thread, key: &str) -> Option<&'a str> {
         .as_str()
 }
 
+/// The conversation's `metadata` with `key` of its AgentPhone state set to `value`
+/// (what else it holds, `conversationState` included, stays).
+pub fn with_agentphone_state(
+    thread: &Thread,
+    key: &str,
+    value: serde_json::Value,
+) -> serde_json::Value {
+    let mut metadata = match &thread.metadata {
+        Some(serde_json::Value::Object(m)) => m.clone(),
+        _ => serde_json::Map::new(),
+    };
+    let state = metadata
+        .entry("agentphone")
+        .or_insert_with(|| serde_json::json!({}));
+    if !state.is_object() {
+        *state = serde_json::json!({});
+    }
+    if let Some(state) = state.as_object_mut() {
+        state.insert(key.to_string(), value);
+    }
+    serde_json::Value::Object(metadata)
+}
+
 /// A job's message id (its payload's `message_id`) and organization.
 pub fn job_message(job: &Job) -> std::result::Result<(i64, i64), JobError> {
     let org = (job.organization_id)

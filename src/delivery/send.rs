@@ -5,7 +5,7 @@
 //! list, sending again only if it is not there. `409 DELIVERY_UNCONFIRMED` ends
 //! `unconfirmed` and is never retried; any other 4xx ends `failed` with the error.
 
-use super::{Delivery, agentphone_state, job_message, retry};
+use super::{Delivery, agentphone_state, job_message, retry, with_agentphone_state};
 use crate::agentphone::{CallError, Client, ConversationMessage, SentMessage};
 use crate::domain::channel_accounts::Account;
 use crate::domain::conversations::{self, Thread, ThreadUpdate};
@@ -126,18 +126,8 @@ async fn record_sent(
             if agentphone_state(thread, "conversation_id").is_none()
                 || thread.channel_account_id.is_none()
             {
-                let mut metadata = thread.metadata.clone().unwrap_or_else(|| json!({}));
-                if !metadata.is_object() {
-                    metadata = json!({});
-                }
-                let state = metadata
-                    .as_object_mut()
-                    .expect("an object")
-                    .entry("agentphone")
-                    .or_insert_with(|| json!({}));
-                if let Some(state) = state.as_object_mut() {
-                    state.insert("conversation_id".into(), json!(conversation_id));
-                }
+                let metadata =
+                    with_agentphone_state(thread, "conversation_id", json!(conversation_id));
                 let update = ThreadUpdate {
                     channel_account_id: Some(account.id.0),
                     metadata: Some(metadata),
@@ -235,6 +225,57 @@ async fn find_earlier(
     Ok(None)
 }
 
+/// What a failed attempt leaves: the message's status and error, and the job's
+/// next try (none: it ends here).
+#[derive(Debug)]
+struct Verdict {
+    status: &'static str,
+    error: Value,
+    retry: Option<JobError>,
+}
+
+/// The rules of the module's docs, for one failed attempt (`last`: no try is left).
+fn verdict(e: CallError, last: bool) -> Verdict {
+    let (status, error, retry) = match e {
+        CallError::NotSent(e) => (
+            if last { "failed" } else { "queued" },
+            error_of("NOT_SENT", &e),
+            Some(JobError::Retry(format!("AgentPhone not reached: {e}"))),
+        ),
+        CallError::Unknown(e) => (
+            if last { "unconfirmed" } else { "sending" },
+            error_of("OUTCOME_UNKNOWN", &e),
+            Some(JobError::Retry(format!("outcome unknown: {e}"))),
+        ),
+        CallError::Status { error, retry_after } => {
+            let stored = error.to_json();
+            match error.status {
+                429 => {
+                    let wait = retry_after.unwrap_or(DEFAULT_RETRY_AFTER);
+                    let wait = Span::from_std(wait).unwrap_or(Span::seconds(30));
+                    let retry =
+                        JobError::RetryAfter(format!("AgentPhone rate limit: {error}"), wait);
+                    (if last { "failed" } else { "queued" }, stored, Some(retry))
+                }
+                409 if error.code.as_deref() == Some("DELIVERY_UNCONFIRMED") => {
+                    ("unconfirmed", stored, None)
+                }
+                408 | 500..=599 => (
+                    if last { "unconfirmed" } else { "sending" },
+                    stored,
+                    Some(JobError::Retry(format!("AgentPhone {error}"))),
+                ),
+                _ => ("failed", stored, None),
+            }
+        }
+    };
+    Verdict {
+        status,
+        error,
+        retry: retry.filter(|_| !last),
+    }
+}
+
 pub async fn run(d: &Delivery, job: &Job) -> Result<(), JobError> {
     let (org, id) = job_message(job)?;
     let id = MessageId(id);
@@ -307,130 +348,86 @@ pub async fn run(d: &Delivery, job: &Job) -> Result<(), JobError> {
     if !step(d, org, id, UNSENT, attempt).await? {
         return Ok(());
     }
-    let outcome = client.send_message(&body).await;
-    match outcome {
+    match client.send_message(&body).await {
         Ok(sent) => record_sent(d, &msg, &thread, &account, &sent).await,
-        Err(CallError::NotSent(e)) => {
-            let status = if last { "failed" } else { "queued" };
-            let error = error_of("NOT_SENT", &e);
-            step(
-                d,
-                org,
-                id,
-                &["sending"],
-                DeliveryUpdate {
-                    status,
-                    error: Some(error),
-                    ..Default::default()
-                },
-            )
-            .await?;
-            if last {
-                Ok(())
-            } else {
-                Err(JobError::Retry(format!("AgentPhone not reached: {e}")))
+        Err(e) => {
+            if let CallError::Status { error, retry_after } = &e
+                && error.status == 429
+            {
+                // The account's other sends wait too.
+                d.limits
+                    .pause(account.id.0, retry_after.unwrap_or(DEFAULT_RETRY_AFTER));
             }
+            let verdict = verdict(e, last);
+            let update = DeliveryUpdate {
+                status: verdict.status,
+                error: Some(verdict.error),
+                ..Default::default()
+            };
+            step(d, org, id, &["sending"], update).await?;
+            verdict.retry.map_or(Ok(()), Err)
         }
-        Err(CallError::Unknown(e)) => {
-            let status = if last { "unconfirmed" } else { "sending" };
-            let error = error_of("OUTCOME_UNKNOWN", &e);
-            step(
-                d,
-                org,
-                id,
-                &["sending"],
-                DeliveryUpdate {
-                    status,
-                    error: Some(error),
-                    ..Default::default()
-                },
-            )
-            .await?;
-            if last {
-                Ok(())
-            } else {
-                Err(JobError::Retry(format!("outcome unknown: {e}")))
-            }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agentphone::ApiError;
+
+    fn status(status: u16, code: Option<&str>) -> CallError {
+        CallError::Status {
+            error: ApiError {
+                status,
+                code: code.map(str::to_string),
+                message: "m".into(),
+                details: None,
+            },
+            retry_after: Some(Duration::from_secs(7)),
         }
-        Err(CallError::Status { error, retry_after }) => {
-            let stored = Some(error.to_json());
-            match error.status {
-                429 => {
-                    let wait = retry_after.unwrap_or(DEFAULT_RETRY_AFTER);
-                    d.limits.pause(account.id.0, wait);
-                    let status = if last { "failed" } else { "queued" };
-                    step(
-                        d,
-                        org,
-                        id,
-                        &["sending"],
-                        DeliveryUpdate {
-                            status,
-                            error: stored,
-                            ..Default::default()
-                        },
-                    )
-                    .await?;
-                    if last {
-                        return Ok(());
-                    }
-                    let wait = chrono::Duration::from_std(wait).unwrap_or(Span::seconds(30));
-                    Err(JobError::RetryAfter(
-                        format!("AgentPhone rate limit: {error}"),
-                        wait,
-                    ))
-                }
-                409 if error.code.as_deref() == Some("DELIVERY_UNCONFIRMED") => {
-                    step(
-                        d,
-                        org,
-                        id,
-                        &["sending"],
-                        DeliveryUpdate {
-                            status: "unconfirmed",
-                            error: stored,
-                            ..Default::default()
-                        },
-                    )
-                    .await?;
-                    Ok(())
-                }
-                408 | 500..=599 => {
-                    let status = if last { "unconfirmed" } else { "sending" };
-                    step(
-                        d,
-                        org,
-                        id,
-                        &["sending"],
-                        DeliveryUpdate {
-                            status,
-                            error: stored,
-                            ..Default::default()
-                        },
-                    )
-                    .await?;
-                    if last {
-                        Ok(())
-                    } else {
-                        Err(JobError::Retry(format!("AgentPhone {error}")))
-                    }
-                }
-                _ => {
-                    step(
-                        d,
-                        org,
-                        id,
-                        &["sending"],
-                        DeliveryUpdate {
-                            status: "failed",
-                            error: stored,
-                            ..Default::default()
-                        },
-                    )
-                    .await?;
-                    Ok(())
-                }
-            }
+    }
+
+    #[test]
+    fn only_what_is_safe_is_tried_again() {
+        let cases = [
+            (CallError::NotSent("refused".into()), "queued", true),
+            (CallError::Unknown("timeout".into()), "sending", true),
+            (status(429, Some("RATE_LIMIT_EXCEEDED")), "queued", true),
+            (
+                status(409, Some("DELIVERY_UNCONFIRMED")),
+                "unconfirmed",
+                false,
+            ),
+            (status(409, None), "failed", false),
+            (status(502, None), "sending", true),
+            (status(408, None), "sending", true),
+            (status(400, None), "failed", false),
+            (status(401, None), "failed", false),
+        ];
+        for (e, expected, retried) in cases {
+            let shown = format!("{e:?}");
+            let v = verdict(e, false);
+            assert_eq!(
+                (v.status, v.retry.is_some()),
+                (expected, retried),
+                "{shown}"
+            );
+        }
+        assert!(
+            matches!(verdict(status(429, None), false).retry, Some(JobError::RetryAfter(_, w)) if w == Span::seconds(7))
+        );
+    }
+
+    #[test]
+    fn the_last_try_settles_every_message() {
+        for (e, expected) in [
+            (CallError::NotSent("x".into()), "failed"),
+            (CallError::Unknown("x".into()), "unconfirmed"),
+            (status(503, None), "unconfirmed"),
+            (status(429, None), "failed"),
+        ] {
+            let v = verdict(e, true);
+            assert_eq!((v.status, v.retry.is_none()), (expected, true));
         }
     }
 }

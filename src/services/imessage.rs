@@ -7,7 +7,7 @@
 //! request's transaction, and AgentPhone's refusal comes back as the answer.
 
 use crate::agentphone::CallError;
-use crate::delivery::{AgentPhone, agentphone_state};
+use crate::delivery::{AgentPhone, agentphone_state, with_agentphone_state};
 use crate::domain::UnitOfWork;
 use crate::domain::channel_accounts::Account;
 use crate::domain::conversations::{self, Thread, ThreadUpdate};
@@ -90,19 +90,7 @@ async fn thread(
 /// Keeps (or clears) the background on the conversation, in the call's unit of work.
 async fn keep_background(params: &Params, thread: &Thread, image_url: Option<&str>) -> Result<()> {
     let uow = UnitOfWork::of(params)?;
-    let mut metadata = thread
-        .metadata
-        .clone()
-        .filter(Value::is_object)
-        .unwrap_or_else(|| json!({}));
-    let state = metadata
-        .as_object_mut()
-        .expect("an object")
-        .entry("agentphone")
-        .or_insert_with(|| json!({}));
-    if let Some(state) = state.as_object_mut() {
-        state.insert("background_url".into(), json!(image_url));
-    }
+    let metadata = with_agentphone_state(thread, "background_url", json!(image_url));
     let update = ThreadUpdate {
         metadata: Some(metadata),
         ..Default::default()
