@@ -344,6 +344,10 @@ impl Application {
             on_db,
         );
         periodic.spawn_on(
+            crate::jobs::worker::prune_periodically(self.db.clone(), Duration::from_secs(3600)),
+            on_db,
+        );
+        periodic.spawn_on(
             crate::events::dispatcher::prune_periodically(
                 self.db.clone(),
                 self.event_retention,

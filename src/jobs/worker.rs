@@ -248,3 +248,23 @@ impl Worker {
 pub async fn listen(database_url: String, shutdown: CancellationToken) {
     crate::db::listen(database_url, queue::CHANNEL, wake, shutdown).await
 }
+
+/// Finished jobs are kept this long (`GET /jobs` shows them), then pruned: the table
+/// stays the size of the work in flight.
+pub const DONE_JOB_RETENTION_DAYS: i64 = 7;
+
+/// Prunes finished jobs every `every`.
+pub async fn prune_periodically(db: DatabaseConnection, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let before = Utc::now() - Duration::days(DONE_JOB_RETENTION_DAYS);
+        match queue::prune(&db, before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "finished jobs pruned"),
+            Err(e) => {
+                tracing::warn!(error = %e.message, cause = %e.chain(), "pruning finished jobs failed")
+            }
+        }
+    }
+}

@@ -483,3 +483,59 @@ async fn an_enqueued_job_wakes_its_worker() {
     worker.await.unwrap();
     listener.await.unwrap();
 }
+
+/// Jobs that finished well are pruned once past their retention; failed ones stay.
+#[actix_web::test]
+async fn finished_jobs_are_pruned_and_failed_ones_kept() {
+    let app = spawn_app_with(|s| s.job_concurrency = 0).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(
+            enqueue(&app.db, &job(None, json!({})))
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    let old = "TIMESTAMP '2020-01-01 00:00:00'";
+    let old = if app.database_url.starts_with("sqlite") {
+        "'2020-01-01T00:00:00+00:00'"
+    } else {
+        old
+    };
+    for (id, status) in ids.iter().zip(["done", "cancelled", "failed"]) {
+        exec_sql(
+            &app,
+            &format!("UPDATE jobs SET status = '{status}', finished_at = {old} WHERE id = {id}"),
+        )
+        .await;
+    }
+    let recent = enqueue(&app.db, &job(None, json!({})))
+        .await
+        .unwrap()
+        .unwrap();
+    exec_sql(
+        &app,
+        &format!("UPDATE jobs SET status = 'done', finished_at = updated_at WHERE id = {recent}"),
+    )
+    .await;
+    let before = chrono::Utc::now() - Duration::days(7);
+    assert_eq!(
+        inbox_gateway::jobs::queue::prune(&app.db, before)
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(sql_i64(&app, "SELECT COUNT(*) FROM jobs").await, 2);
+    assert_eq!(
+        sql_i64(
+            &app,
+            &format!(
+                "SELECT COUNT(*) FROM jobs WHERE id IN ({}, {recent})",
+                ids[2]
+            )
+        )
+        .await,
+        2
+    );
+}
