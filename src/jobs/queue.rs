@@ -398,6 +398,16 @@ pub fn backoff(attempts: i32, base: Duration, cap: Duration, random: u32) -> Dur
     delay + Duration::milliseconds(jitter_ms)
 }
 
+/// Deletes jobs that finished well (`done`, `cancelled`) before `before`; failed ones
+/// stay for whoever looks into them. Answers how many went.
+pub async fn prune<C: ConnectionTrait>(conn: &C, before: DateTime<Utc>) -> Result<u64> {
+    let mut q = Query::delete();
+    q.from_table(a("jobs"))
+        .and_where(col("status").is_in([DONE, CANCELLED]))
+        .and_where(col("finished_at").lt(before));
+    Ok(conn.execute(&q).await?.rows_affected())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -413,14 +423,4 @@ mod tests {
         let jittered = backoff(3, base, cap, 999);
         assert!(jittered > Duration::seconds(4) && jittered <= Duration::seconds(5));
     }
-}
-
-/// Deletes jobs that finished well (`done`, `cancelled`) before `before`; failed ones
-/// stay for whoever looks into them. Answers how many went.
-pub async fn prune<C: ConnectionTrait>(conn: &C, before: DateTime<Utc>) -> Result<u64> {
-    let mut q = Query::delete();
-    q.from_table(a("jobs"))
-        .and_where(col("status").is_in([DONE, CANCELLED]))
-        .and_where(col("finished_at").lt(before));
-    Ok(conn.execute(&q).await?.rows_affected())
 }
