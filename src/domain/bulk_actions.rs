@@ -267,7 +267,10 @@ pub async fn run_batch(uow: &UnitOfWork, org: i64, id: i64, size: u64) -> Result
         .column(c("conversation_id"))
         .from(c(ITEMS))
         .and_where(Expr::col(c("bulk_action_id")).eq(id))
-        .and_where(Expr::col(c("state")).eq("pending"))
+        // A literal, not a bound value: the server plans statements generically, and
+        // only `state = 'pending'` in the text lets the plan use the partial index
+        // (with a bound state each batch walked every item done before it).
+        .and_where(Expr::cust("state = 'pending'"))
         .order_by(c("conversation_id"), Order::Asc)
         .limit(size);
     let batch: Vec<ConversationId> = (conn.query_all(&pending).await?.iter())
@@ -296,18 +299,25 @@ pub async fn run_batch(uow: &UnitOfWork, org: i64, id: i64, size: u64) -> Result
             .errors
             .push(json!({ "conversation_id": conversation, "message": "not found" }));
     }
-    for (state, ids) in [
-        ("done", changed.iter().copied().collect::<Vec<_>>()),
-        ("failed", failed.clone()),
-    ] {
-        if ids.is_empty() {
-            continue;
-        }
+    // The batch is the first pending items in conversation order: the failed ones
+    // are named, the rest is the batch's range (read by the primary key; a list of a
+    // thousand ids planned generically read every item: 1.8 s a batch of 100,000).
+    if !failed.is_empty() {
         let mut q = Query::update();
         q.table(c(ITEMS))
-            .value(c("state"), state)
+            .value(c("state"), "failed")
             .and_where(Expr::col(c("bulk_action_id")).eq(id))
-            .and_where(Expr::col(c("conversation_id")).is_in(ids));
+            .and_where(Expr::col(c("conversation_id")).is_in(failed.iter().copied()));
+        conn.execute(&q).await?;
+    }
+    if let (Some(first), Some(last)) = (batch.first(), batch.last()) {
+        let mut q = Query::update();
+        q.table(c(ITEMS))
+            .value(c("state"), "done")
+            .and_where(Expr::col(c("bulk_action_id")).eq(id))
+            .and_where(Expr::col(c("conversation_id")).gte(first.0))
+            .and_where(Expr::col(c("conversation_id")).lte(last.0))
+            .and_where(Expr::cust("state = 'pending'"));
         conn.execute(&q).await?;
     }
     let finished = (batch.len() as u64) < size;
