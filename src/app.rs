@@ -37,6 +37,9 @@ pub struct Application {
     jobs: WorkerConfig,
     deliveries: WorkerConfig,
     delivery: Arc<Delivery>,
+    /// How this instance runs the `automations` queue's jobs.
+    automation_jobs: WorkerConfig,
+    automations: Arc<crate::automations::Runner>,
     /// For the job workers' and the dispatcher's own NOTIFY connections.
     database_url: String,
     /// Feeds this instance's event streams.
@@ -131,6 +134,9 @@ impl Writers {
             settings.conformance_fixture,
             pepper,
             &agentphone,
+            crate::domain::automations::WebhookPolicy {
+                allow_loopback: settings.automation_webhook_allow_loopback,
+            },
         );
         Ok(Writers {
             auth,
@@ -194,6 +200,14 @@ impl Application {
             units: units.clone(),
             agentphone: agentphone.clone(),
             limits: AccountLimits::new(settings.agentphone_account_concurrency),
+        });
+        let automations = Arc::new(crate::automations::Runner {
+            units: units.clone(),
+            sealer: sealer.clone(),
+            webhook_timeout: Duration::from_millis(settings.automation_webhook_timeout_ms.max(1)),
+            policy: crate::domain::automations::WebhookPolicy {
+                allow_loopback: settings.automation_webhook_allow_loopback,
+            },
         });
         let webhooks = web::Data::new(WebhookState {
             units: units.clone(),
@@ -297,6 +311,15 @@ impl Application {
         deliveries.lease = jobs.lease.max(chrono::Duration::milliseconds(
             settings.agentphone_timeout_ms as i64 * 2,
         ));
+        // Automation runs: their own queue and workers (a run waits on webhooks; a
+        // backlog of runs never delays the system's work or deliveries). A run waits
+        // out at most one webhook timeout per step: the lease outlives it.
+        let mut automation_jobs = jobs.clone();
+        automation_jobs.queue = crate::jobs::kinds::AUTOMATIONS;
+        automation_jobs.concurrency = settings.automation_concurrency;
+        automation_jobs.lease = jobs.lease.max(chrono::Duration::milliseconds(
+            settings.automation_webhook_timeout_ms as i64 * 2,
+        ));
         Ok(Self {
             port,
             server,
@@ -306,6 +329,8 @@ impl Application {
             jobs,
             deliveries,
             delivery,
+            automation_jobs,
+            automations,
             database_url: settings.database_url.clone(),
             dispatcher,
             event_retention: chrono::Duration::days(settings.event_retention_days),
@@ -364,7 +389,10 @@ impl Application {
             crate::events::dispatcher::listen(self.database_url.clone(), stop.clone()),
             on_db,
         );
-        if self.jobs.concurrency > 0 || self.deliveries.concurrency > 0 {
+        if self.jobs.concurrency > 0
+            || self.deliveries.concurrency > 0
+            || self.automation_jobs.concurrency > 0
+        {
             workers.spawn_on(
                 crate::jobs::worker::listen(self.database_url.clone(), stop.clone()),
                 on_db,
@@ -375,6 +403,14 @@ impl Application {
                 self.db.clone(),
                 self.deliveries.clone(),
                 crate::delivery::handlers(self.delivery.clone()),
+            );
+            workers.spawn_on(worker.run(stop.clone()), on_db);
+        }
+        if self.automation_jobs.concurrency > 0 {
+            let worker = Worker::new(
+                self.db.clone(),
+                self.automation_jobs.clone(),
+                crate::automations::handlers(self.automations.clone()),
             );
             workers.spawn_on(worker.run(stop.clone()), on_db);
         }

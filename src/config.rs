@@ -111,6 +111,17 @@ pub struct Settings {
     /// Delivery jobs this instance runs at once (0: this instance delivers nothing).
     #[serde(default = "default_delivery_concurrency")]
     pub delivery_concurrency: usize,
+    // Automations (README "Automations").
+    /// Automation runs this instance runs at once (0: this instance runs none).
+    #[serde(default = "default_automation_concurrency")]
+    pub automation_concurrency: usize,
+    /// One webhook step's request may take this long, ms, before it is retried.
+    #[serde(default = "default_automation_webhook_timeout_ms")]
+    pub automation_webhook_timeout_ms: u64,
+    /// Webhook steps may reach loopback addresses (and `http://` URLs): tests and
+    /// local receivers only. Private, link-local and metadata addresses stay refused.
+    #[serde(default)]
+    pub automation_webhook_allow_loopback: bool,
 }
 
 fn default_max_answer_bytes() -> usize {
@@ -162,6 +173,13 @@ fn default_agentphone_account_concurrency() -> usize {
 }
 fn default_delivery_concurrency() -> usize {
     16
+}
+
+fn default_automation_concurrency() -> usize {
+    8
+}
+fn default_automation_webhook_timeout_ms() -> u64 {
+    10_000
 }
 
 fn default_env() -> String {
@@ -406,6 +424,9 @@ mod tests {
             agentphone_timeout_ms: 30_000,
             agentphone_account_concurrency: 4,
             delivery_concurrency: 16,
+            automation_concurrency: 8,
+            automation_webhook_timeout_ms: 10_000,
+            automation_webhook_allow_loopback: false,
         }
     }
 

@@ -115,6 +115,10 @@ pub fn settings(database_url: &str) -> Settings {
         agentphone_timeout_ms: 2_000,
         agentphone_account_concurrency: 4,
         delivery_concurrency: 16,
+        automation_concurrency: 2,
+        automation_webhook_timeout_ms: 2_000,
+        // Tests' receivers listen on 127.0.0.1.
+        automation_webhook_allow_loopback: true,
     }
 }
 
