@@ -151,17 +151,17 @@ async fn finished(app: &TestApp, id: i64) -> Value {
 }
 
 fn id_of(v: &Value) -> i64 {
-    v["id"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("no id in {v}"))
+    v["id"].as_i64().unwrap_or_else(|| panic!("no id in {v}"))
 }
 
 /// An open playground conversation of the first organization (outgoing messages
 /// are delivered at once there; nothing leaves the system).
 async fn conversation(app: &TestApp) -> (i64, i64) {
-    let contact = create_contact(app, json!({ "first_name": "Ada", "phone": "+15550001111" })).await;
+    let contact =
+        create_contact(app, json!({ "first_name": "Ada", "phone": "+15550001111" })).await;
     let contact = id_of(&contact);
-    let conversation = create_conversation(app, app.org.org_id, contact, "playground", "open").await;
+    let conversation =
+        create_conversation(app, app.org.org_id, contact, "playground", "open").await;
     (contact, conversation)
 }
 
@@ -178,38 +178,71 @@ async fn automations_are_admins_with_each_step_checked_on_write_and_the_secret_s
     )
     .await;
     let secret = created["secret"].as_str().expect("the secret, once");
-    assert!(secret.starts_with("whsec_") && secret.len() == 70, "{created}");
+    assert!(
+        secret.starts_with("whsec_") && secret.len() == 70,
+        "{created}"
+    );
     assert_eq!(created["enabled"], true);
     assert_eq!(created["steps"][1], json!({"type": "wait", "seconds": 60}));
     assert!(created.get("secret_sealed").is_none());
     let id = id_of(&created);
     let read = get_ok(&app, &format!("/automations/{id}")).await;
-    assert!(read.get("secret").is_none() && read.get("secret_sealed").is_none(), "{read}");
+    assert!(
+        read.get("secret").is_none() && read.get("secret_sealed").is_none(),
+        "{read}"
+    );
     let sealed = sql_i64(
         &app,
-        &format!("SELECT COUNT(*) FROM automations WHERE id = {id} AND secret_sealed NOT LIKE '%whsec_%'"),
+        &format!(
+            "SELECT COUNT(*) FROM automations WHERE id = {id} AND secret_sealed NOT LIKE '%whsec_%'"
+        ),
     )
     .await;
     assert_eq!(sealed, 1, "the secret is sealed at rest");
 
     // Each bad step is a 422 naming its index and field; nothing is stored.
     let other = app.new_tenant("Other").await;
-    let (_, foreign_user) = app
-        .call_as(&other, Method::GET, "/users", None)
-        .await;
+    let (_, foreign_user) = app.call_as(&other, Method::GET, "/users", None).await;
     let foreign_user = ids(&foreign_user)[0];
     for (steps, path) in [
-        (json!([{"type": "update_status", "status": "snoozed"}]), "steps[0].status"),
-        (json!([{"type": "wait", "seconds": 1}, {"type": "teleport"}]), "steps[1].type"),
+        (
+            json!([{"type": "update_status", "status": "snoozed"}]),
+            "steps[0].status",
+        ),
+        (
+            json!([{"type": "wait", "seconds": 1}, {"type": "teleport"}]),
+            "steps[1].type",
+        ),
         (json!([{"type": "wait", "seconds": 0}]), "steps[0].seconds"),
         (json!([{"type": "send_message"}]), "steps[0].text"),
-        (json!([{"type": "assign", "assigned_user_id": foreign_user}]), "steps[0].assigned_user_id"),
-        (json!([{"type": "add_tag", "tag_id": 999999}]), "steps[0].tag_id"),
-        (json!([{"type": "webhook", "url": "ftp://example.com/x"}]), "steps[0].url"),
-        (json!([{"type": "webhook", "url": "https://169.254.169.254/latest/meta-data"}]), "steps[0].url"),
-        (json!([{"type": "webhook", "url": "https://[fd00:ec2::254]/"}]), "steps[0].url"),
-        (json!([{"type": "webhook", "url": "https://10.1.2.3/"}]), "steps[0].url"),
-        (json!([{"type": "update_status", "status": "open", "color": "red"}]), "steps[0].color"),
+        (
+            json!([{"type": "assign", "assigned_user_id": foreign_user}]),
+            "steps[0].assigned_user_id",
+        ),
+        (
+            json!([{"type": "add_tag", "tag_id": 999999}]),
+            "steps[0].tag_id",
+        ),
+        (
+            json!([{"type": "webhook", "url": "ftp://example.com/x"}]),
+            "steps[0].url",
+        ),
+        (
+            json!([{"type": "webhook", "url": "https://169.254.169.254/latest/meta-data"}]),
+            "steps[0].url",
+        ),
+        (
+            json!([{"type": "webhook", "url": "https://[fd00:ec2::254]/"}]),
+            "steps[0].url",
+        ),
+        (
+            json!([{"type": "webhook", "url": "https://10.1.2.3/"}]),
+            "steps[0].url",
+        ),
+        (
+            json!([{"type": "update_status", "status": "open", "color": "red"}]),
+            "steps[0].color",
+        ),
     ] {
         let (status, body) = app
             .post("/automations", json!({"name": "bad", "steps": steps}))
@@ -223,11 +256,21 @@ async fn automations_are_admins_with_each_step_checked_on_write_and_the_secret_s
     // Agents read, admins write.
     let agent = app.new_user(&app.org, "agent").await;
     let (status, body) = app
-        .call_as(&agent, Method::POST, "/automations", Some(json!({"name": "x", "steps": []})))
+        .call_as(
+            &agent,
+            Method::POST,
+            "/automations",
+            Some(json!({"name": "x", "steps": []})),
+        )
         .await;
     assert_error(status, &body, 403, "Forbidden");
     let (status, body) = app
-        .call_as(&agent, Method::PATCH, &format!("/automations/{id}"), Some(json!({"enabled": false})))
+        .call_as(
+            &agent,
+            Method::PATCH,
+            &format!("/automations/{id}"),
+            Some(json!({"enabled": false})),
+        )
         .await;
     assert_error(status, &body, 403, "Forbidden");
     let (status, _) = app
@@ -247,7 +290,10 @@ async fn automations_are_admins_with_each_step_checked_on_write_and_the_secret_s
     )
     .await;
     assert_eq!(patched["enabled"], false);
-    assert_eq!(patched["steps"], json!([{"type": "assign", "assigned_user_id": null}]));
+    assert_eq!(
+        patched["steps"],
+        json!([{"type": "assign", "assigned_user_id": null}])
+    );
     assert!(patched.get("secret").is_none());
     let events = sql_i64(
         &app,
@@ -267,7 +313,10 @@ async fn each_step_acts_through_the_domain_as_the_automation() {
     let agent = app.new_user(&app.org, "agent").await;
     let bot = app.create("/ai-assistants", json!({"name": "Bot"})).await;
     let pipeline = app
-        .create("/pipelines", json!({"name": "Sales", "stages": [{"name": "New"}, {"name": "Won"}]}))
+        .create(
+            "/pipelines",
+            json!({"name": "Sales", "stages": [{"name": "New"}, {"name": "Won"}]}),
+        )
         .await;
     let stage = id_of(&pipeline["stages"][1]);
     let tag = app.create("/tags", json!({"name": "vip"})).await;
@@ -307,11 +356,17 @@ async fn each_step_acts_through_the_domain_as_the_automation() {
     assert_eq!(queued["status"], "queued", "{queued}");
     assert_eq!(queued["triggered_by"]["type"], "api_key");
     assert_eq!(queued["steps_result"], json!([]));
-    assert!(queued["initial_payload"]["conversation"]["id"] == conversation, "{queued}");
+    assert!(
+        queued["initial_payload"]["conversation"]["id"] == conversation,
+        "{queued}"
+    );
     assert!(queued.get("steps").is_none() && queued.get("next_step").is_none());
     let run = finished(&app, id_of(&queued)).await;
     assert_eq!(run["status"], "succeeded", "{run}");
-    assert!(run["started_at"].is_string() && run["finished_at"].is_string(), "{run}");
+    assert!(
+        run["started_at"].is_string() && run["finished_at"].is_string(),
+        "{run}"
+    );
     let results = run["steps_result"].as_array().unwrap();
     assert_eq!(results.len(), 7, "{run}");
     for (i, r) in results.iter().enumerate() {
@@ -345,12 +400,13 @@ async fn each_step_acts_through_the_domain_as_the_automation() {
     // Every write is an event of the automation as actor.
     let by_automation = sql_i64(
         &app,
-        &format!(
-            "SELECT COUNT(*) FROM events WHERE CAST(actor AS TEXT) LIKE '%\"automation\"%' AND path = 'conversations'"
-        ),
+        "SELECT COUNT(*) FROM events WHERE CAST(actor AS TEXT) LIKE '%\"automation\"%' AND path = 'conversations'",
     )
     .await;
-    assert!(by_automation >= 5, "{by_automation} conversation events by the automation");
+    assert!(
+        by_automation >= 5,
+        "{by_automation} conversation events by the automation"
+    );
     let message_events = sql_i64(
         &app,
         "SELECT COUNT(*) FROM events WHERE path = 'conversation-messages-playground' AND event = 'created'",
@@ -393,7 +449,11 @@ async fn a_webhook_step_is_signed_carries_the_context_and_its_answer_adds_steps(
     let run = finished(&app, id_of(&queued)).await;
     assert_eq!(run["status"], "succeeded", "{run}");
     let results = run["steps_result"].as_array().unwrap();
-    assert_eq!(results.len(), 3, "the answer's step ran after the webhook: {run}");
+    assert_eq!(
+        results.len(),
+        3,
+        "the answer's step ran after the webhook: {run}"
+    );
     assert_eq!(results[0]["output"]["status"], 200);
     assert_eq!(results[0]["output"]["added_steps"], 1);
     assert_eq!(results[1]["type"], "update_status");
@@ -441,17 +501,31 @@ async fn a_webhook_5xx_or_timeout_is_retried_and_a_4xx_fails_the_run() {
         json!([{"type": "webhook", "url": receiver.url}, {"type": "update_status", "status": "closed"}]),
     )
     .await;
-    let run = finished(&app, id_of(&trigger(&app, id_of(&automation), conversation).await)).await;
+    let run = finished(
+        &app,
+        id_of(&trigger(&app, id_of(&automation), conversation).await),
+    )
+    .await;
     assert_eq!(run["status"], "succeeded", "{run}");
     assert_eq!(run["steps_result"][0]["attempts"], 3, "{run}");
     let calls = receiver.calls();
     assert_eq!(calls.len(), 3);
-    assert!(calls.iter().all(|c| c.id == calls[0].id), "one X-Webhook-ID for every attempt");
-    assert_eq!(conversation_record(&app, conversation).await["status"], "closed");
+    assert!(
+        calls.iter().all(|c| c.id == calls[0].id),
+        "one X-Webhook-ID for every attempt"
+    );
+    assert_eq!(
+        conversation_record(&app, conversation).await["status"],
+        "closed"
+    );
 
     // A 4xx fails the step and the run; the steps after it never run.
     receiver.script(vec![Reply::Json(404, json!({"error": "no such hook"}))]);
-    let run = finished(&app, id_of(&trigger(&app, id_of(&automation), conversation).await)).await;
+    let run = finished(
+        &app,
+        id_of(&trigger(&app, id_of(&automation), conversation).await),
+    )
+    .await;
     assert_eq!(run["status"], "failed", "{run}");
     let results = run["steps_result"].as_array().unwrap();
     assert_eq!(results.len(), 1, "{run}");
@@ -463,8 +537,15 @@ async fn a_webhook_5xx_or_timeout_is_retried_and_a_4xx_fails_the_run() {
     assert_eq!(receiver.calls().len(), 4, "a 4xx is not retried");
 
     // A webhook answer with a bad step fails the run, naming the added step.
-    receiver.script(vec![Reply::Json(200, json!({"steps": [{"type": "update_status", "status": "lost"}]}))]);
-    let run = finished(&app, id_of(&trigger(&app, id_of(&automation), conversation).await)).await;
+    receiver.script(vec![Reply::Json(
+        200,
+        json!({"steps": [{"type": "update_status", "status": "lost"}]}),
+    )]);
+    let run = finished(
+        &app,
+        id_of(&trigger(&app, id_of(&automation), conversation).await),
+    )
+    .await;
     assert_eq!(run["status"], "failed", "{run}");
     assert_eq!(run["error"]["data"]["path"], "steps[1].status", "{run}");
 }
@@ -474,7 +555,15 @@ async fn a_webhook_target_that_resolves_to_a_private_address_is_refused() {
     // Loopback not allowed here: `localhost` resolves to 127.0.0.1 at run time.
     let app = spawn_app_with(|s| s.automation_webhook_allow_loopback = false).await;
     let receiver = Receiver::start().await;
-    let port = receiver.url.rsplit(':').next().unwrap().split('/').next().unwrap().to_string();
+    let port = receiver
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
     let (status, body) = app
         .post(
             "/automations",
@@ -489,22 +578,33 @@ async fn a_webhook_target_that_resolves_to_a_private_address_is_refused() {
         json!([{"type": "webhook", "url": format!("https://localhost:{port}/hook")}, {"type": "update_status", "status": "closed"}]),
     )
     .await;
-    let run = finished(&app, id_of(&trigger(&app, id_of(&automation), conversation).await)).await;
+    let run = finished(
+        &app,
+        id_of(&trigger(&app, id_of(&automation), conversation).await),
+    )
+    .await;
     assert_eq!(run["status"], "failed", "{run}");
     assert_eq!(run["error"]["data"]["rule"], "webhook_target", "{run}");
     assert!(
-        run["error"]["message"].as_str().unwrap().contains("loopback"),
+        run["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("loopback"),
         "{run}"
     );
     assert!(receiver.calls().is_empty(), "nothing was sent");
-    assert_eq!(conversation_record(&app, conversation).await["status"], "open");
+    assert_eq!(
+        conversation_record(&app, conversation).await["status"],
+        "open"
+    );
 }
 
 #[actix_web::test]
 async fn a_retried_trigger_answers_the_first_execution() {
     let app = spawn_app().await;
     let (_, conversation) = conversation(&app).await;
-    let automation = create_automation(&app, json!([{"type": "update_status", "status": "closed"}])).await;
+    let automation =
+        create_automation(&app, json!([{"type": "update_status", "status": "closed"}])).await;
     let body = json!({"automation_id": id_of(&automation), "conversation_id": conversation});
     let post = |body: &Value| {
         app.request(Method::POST, "/automations-executions")
@@ -520,7 +620,11 @@ async fn a_retried_trigger_answers_the_first_execution() {
     assert_error(status, &other, 409, "Conflict");
     finished(&app, id_of(&first)).await;
     assert_eq!(total_of(&app, "/automations-executions").await, 1);
-    let runs = sql_i64(&app, "SELECT COUNT(*) FROM jobs WHERE kind = 'automation.run'").await;
+    let runs = sql_i64(
+        &app,
+        "SELECT COUNT(*) FROM jobs WHERE kind = 'automation.run'",
+    )
+    .await;
     assert_eq!(runs, 1, "one run enqueued");
 }
 
@@ -542,7 +646,12 @@ async fn a_trigger_is_refused_for_a_disabled_automation_or_anything_not_the_call
         .await;
     assert_error(status, &body, 422, "Unprocessable");
     assert_eq!(body["data"]["rule"], "automation_enabled", "{body}");
-    patch_ok(&app, &format!("/automations/{}", id_of(&automation)), json!({"enabled": true})).await;
+    patch_ok(
+        &app,
+        &format!("/automations/{}", id_of(&automation)),
+        json!({"enabled": true}),
+    )
+    .await;
 
     let other = app.new_tenant("Other").await;
     let (status, body) = app
@@ -564,7 +673,12 @@ async fn a_trigger_is_refused_for_a_disabled_automation_or_anything_not_the_call
     assert_error(status, &body, 422, "Unprocessable");
     assert_eq!(body["data"]["field"], "automation_id", "{body}");
     let theirs = app
-        .call_as(&other, Method::POST, "/automations", Some(json!({"name": "t", "steps": []})))
+        .call_as(
+            &other,
+            Method::POST,
+            "/automations",
+            Some(json!({"name": "t", "steps": []})),
+        )
         .await
         .1;
     let (status, body) = app
@@ -583,7 +697,10 @@ async fn a_trigger_is_refused_for_a_disabled_automation_or_anything_not_the_call
         .await;
     assert_error(status, &body, 400, "BadRequest");
     let (status, body) = app
-        .post("/automations-executions", json!({"automation_id": id_of(&automation)}))
+        .post(
+            "/automations-executions",
+            json!({"automation_id": id_of(&automation)}),
+        )
         .await;
     assert_error(status, &body, 400, "BadRequest");
 }
@@ -592,7 +709,8 @@ async fn a_trigger_is_refused_for_a_disabled_automation_or_anything_not_the_call
 async fn an_initial_payload_beyond_one_mib_is_a_413() {
     let app = spawn_app_with(|s| s.max_body_bytes = 4 << 20).await;
     let (_, conversation) = conversation(&app).await;
-    let automation = create_automation(&app, json!([{"type": "update_status", "status": "closed"}])).await;
+    let automation =
+        create_automation(&app, json!([{"type": "update_status", "status": "closed"}])).await;
     let big = "x".repeat(1 << 20);
     let (status, body) = app
         .post(
@@ -613,7 +731,8 @@ async fn an_initial_payload_beyond_one_mib_is_a_413() {
 }
 
 #[actix_web::test]
-async fn a_step_that_breaks_a_channel_rule_fails_the_run_with_the_rules_data_and_nothing_half_done() {
+async fn a_step_that_breaks_a_channel_rule_fails_the_run_with_the_rules_data_and_nothing_half_done()
+{
     let app = spawn_app().await;
     // WhatsApp: a free-form message needs an inbound one within 24 hours; there is none.
     let (contact, conversation) = channel_conversation(&app, &app.org, "whatsapp").await;
@@ -628,10 +747,18 @@ async fn a_step_that_breaks_a_channel_rule_fails_the_run_with_the_rules_data_and
     )
     .await;
     let events_before = sql_i64(&app, "SELECT COUNT(*) FROM events").await;
-    let run = finished(&app, id_of(&trigger(&app, id_of(&automation), conversation).await)).await;
+    let run = finished(
+        &app,
+        id_of(&trigger(&app, id_of(&automation), conversation).await),
+    )
+    .await;
     assert_eq!(run["status"], "failed", "{run}");
     let results = run["steps_result"].as_array().unwrap();
-    assert_eq!(results.len(), 2, "the step after the failure never ran: {run}");
+    assert_eq!(
+        results.len(),
+        2,
+        "the step after the failure never ran: {run}"
+    );
     assert_eq!(results[0]["status"], "succeeded");
     assert_eq!(results[1]["status"], "failed");
     let error = &results[1]["error"];
@@ -645,7 +772,11 @@ async fn a_step_that_breaks_a_channel_rule_fails_the_run_with_the_rules_data_and
     let record = conversation_record(&app, conversation).await;
     assert_eq!(record["status"], "open");
     let contact = get_ok(&app, &format!("/contacts/{contact}")).await;
-    assert_eq!(contact["tag_ids"], json!([id_of(&tag)]), "the step before it stays done");
+    assert_eq!(
+        contact["tag_ids"],
+        json!([id_of(&tag)]),
+        "the step before it stays done"
+    );
     let message_events = sql_i64(
         &app,
         &format!("SELECT COUNT(*) FROM events WHERE path = 'conversation-messages-whatsapp' OR (path = 'conversations' AND seq > {events_before})"),
@@ -654,14 +785,28 @@ async fn a_step_that_breaks_a_channel_rule_fails_the_run_with_the_rules_data_and
     assert_eq!(message_events, 0, "no event of a rolled-back write");
 
     // A move to a stage of another pipeline fails the same way, before any write.
-    let sales = app.create("/pipelines", json!({"name": "Sales", "stages": [{"name": "New"}]})).await;
-    let support = app.create("/pipelines", json!({"name": "Support", "stages": [{"name": "Triage"}]})).await;
+    let sales = app
+        .create(
+            "/pipelines",
+            json!({"name": "Sales", "stages": [{"name": "New"}]}),
+        )
+        .await;
+    let support = app
+        .create(
+            "/pipelines",
+            json!({"name": "Support", "stages": [{"name": "Triage"}]}),
+        )
+        .await;
     let mover = create_automation(
         &app,
         json!([{"type": "move", "pipeline_id": id_of(&sales), "pipeline_stage_id": id_of(&support["stages"][0])}]),
     )
     .await;
-    let run = finished(&app, id_of(&trigger(&app, id_of(&mover), conversation).await)).await;
+    let run = finished(
+        &app,
+        id_of(&trigger(&app, id_of(&mover), conversation).await),
+    )
+    .await;
     assert_eq!(run["status"], "failed", "{run}");
     assert_eq!(run["error"]["data"]["rule"], "stage_in_pipeline", "{run}");
     assert!(conversation_record(&app, conversation).await["pipeline_id"].is_null());
@@ -696,18 +841,26 @@ async fn a_wait_step_ends_the_job_and_the_run_resumes_at_its_time() {
     assert_eq!(jobs.len(), 2, "{jobs:?}");
     assert_eq!(jobs[0]["status"], "done");
     assert_eq!(jobs[1]["status"], "pending", "{jobs:?}");
-    assert_eq!(conversation_record(&app, conversation).await["status"], "open");
+    assert_eq!(
+        conversation_record(&app, conversation).await["status"],
+        "open"
+    );
     let run = finished(&app, id).await;
     assert_eq!(run["status"], "succeeded", "{run}");
-    assert_eq!(conversation_record(&app, conversation).await["status"], "closed");
+    assert_eq!(
+        conversation_record(&app, conversation).await["status"],
+        "closed"
+    );
 }
 
 #[actix_web::test]
-async fn executions_are_found_by_automation_conversation_status_and_time_and_only_by_their_organization() {
+async fn executions_are_found_by_automation_conversation_status_and_time_and_only_by_their_organization()
+ {
     let app = spawn_app().await;
     let (_, first) = conversation(&app).await;
     let (_, second) = conversation(&app).await;
-    let closes = create_automation(&app, json!([{"type": "update_status", "status": "closed"}])).await;
+    let closes =
+        create_automation(&app, json!([{"type": "update_status", "status": "closed"}])).await;
     let fails = create_automation(&app, json!([{"type": "add_tag", "tag_id": id_of(&app.create("/tags", json!({"name": "t"})).await)}])).await;
     exec_sql(&app, "DELETE FROM tags").await; // its run will fail
     let mut ids = Vec::new();
@@ -716,12 +869,24 @@ async fn executions_are_found_by_automation_conversation_status_and_time_and_onl
         ids.push(id_of(&finished(&app, id_of(&run)).await));
     }
     let q = |query: &str| format!("/automations-executions?{query}");
-    assert_eq!(total_of(&app, &q(&format!("automation_id={}", id_of(&closes)))).await, 2);
-    assert_eq!(total_of(&app, &q(&format!("conversation_id={first}"))).await, 2);
+    assert_eq!(
+        total_of(&app, &q(&format!("automation_id={}", id_of(&closes)))).await,
+        2
+    );
+    assert_eq!(
+        total_of(&app, &q(&format!("conversation_id={first}"))).await,
+        2
+    );
     assert_eq!(total_of(&app, &q("status=failed")).await, 1);
     assert_eq!(total_of(&app, &q("status=succeeded")).await, 2);
-    assert_eq!(total_of(&app, &q("created_at[$gt]=2000-01-01T00:00:00Z")).await, 3);
-    assert_eq!(total_of(&app, &q("created_at[$lt]=2000-01-01T00:00:00Z")).await, 0);
+    assert_eq!(
+        total_of(&app, &q("created_at[$gt]=2000-01-01T00:00:00Z")).await,
+        3
+    );
+    assert_eq!(
+        total_of(&app, &q("created_at[$lt]=2000-01-01T00:00:00Z")).await,
+        0
+    );
     let page = get_ok(&app, &q("$limit=1&$skip=1&$sort[id]=1")).await;
     assert_eq!(ids_of(&page), [ids[1]]);
     assert_eq!(page["total"], 3);
@@ -733,11 +898,21 @@ async fn executions_are_found_by_automation_conversation_status_and_time_and_onl
     assert_eq!(status, StatusCode::OK);
     assert_eq!(page["total"], 0);
     let (status, _) = app
-        .call_as(&other, Method::GET, &format!("/automations-executions/{}", ids[0]), None)
+        .call_as(
+            &other,
+            Method::GET,
+            &format!("/automations-executions/{}", ids[0]),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, body) = app
-        .call(Method::PATCH, &format!("/automations-executions/{}", ids[0]), Some(json!({"status": "queued"})), Some(&app.org.token))
+        .call(
+            Method::PATCH,
+            &format!("/automations-executions/{}", ids[0]),
+            Some(json!({"status": "queued"})),
+            Some(&app.org.token),
+        )
         .await;
     assert_error(status, &body, 405, "MethodNotAllowed");
 }
@@ -779,14 +954,21 @@ async fn a_run_killed_mid_webhook_resumes_at_the_first_step_not_recorded() {
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while receiver.calls().is_empty() {
-        assert!(std::time::Instant::now() < deadline, "the binary never called");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the binary never called"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     server.0.kill().expect("SIGKILL");
     server.0.wait().unwrap();
     let stuck = get_ok(&app, &format!("/automations-executions/{id}")).await;
     assert_eq!(stuck["status"], "running", "{stuck}");
-    assert_eq!(stuck["steps_result"].as_array().unwrap().len(), 1, "{stuck}");
+    assert_eq!(
+        stuck["steps_result"].as_array().unwrap().len(),
+        1,
+        "{stuck}"
+    );
 
     let mut s = settings(&app.database_url);
     s.jwt_secret = Some(app.jwt_secret.clone());
@@ -799,9 +981,16 @@ async fn a_run_killed_mid_webhook_resumes_at_the_first_step_not_recorded() {
     assert_eq!(run["status"], "succeeded", "{run}");
     let results = run["steps_result"].as_array().unwrap();
     assert_eq!(results.len(), 3, "{run}");
-    assert_eq!(stored_messages(&app, conversation).await, 1, "the committed step was not repeated");
+    assert_eq!(
+        stored_messages(&app, conversation).await,
+        1,
+        "the committed step was not repeated"
+    );
     let calls = receiver.calls();
     assert_eq!(calls.len(), 2, "the unrecorded webhook step ran again");
     assert_eq!(calls[0].id, calls[1].id, "with the same X-Webhook-ID");
-    assert_eq!(conversation_record(&app, conversation).await["status"], "closed");
+    assert_eq!(
+        conversation_record(&app, conversation).await["status"],
+        "closed"
+    );
 }
