@@ -38,6 +38,9 @@ pub struct Application {
     deliveries: WorkerConfig,
     delivery: Arc<Delivery>,
     bulk_batch_size: u64,
+    /// How this instance runs the `automations` queue's jobs.
+    automation_jobs: WorkerConfig,
+    automations: Arc<crate::automations::Runner>,
     /// For the job workers' and the dispatcher's own NOTIFY connections.
     database_url: String,
     /// Feeds this instance's event streams.
@@ -133,6 +136,9 @@ impl Writers {
             pepper,
             &agentphone,
             settings.bulk_sync_limit,
+            crate::domain::automations::WebhookPolicy {
+                allow_loopback: settings.automation_webhook_allow_loopback,
+            },
         );
         Ok(Writers {
             auth,
@@ -196,6 +202,14 @@ impl Application {
             units: units.clone(),
             agentphone: agentphone.clone(),
             limits: AccountLimits::new(settings.agentphone_account_concurrency),
+        });
+        let automations = Arc::new(crate::automations::Runner {
+            units: units.clone(),
+            sealer: sealer.clone(),
+            webhook_timeout: Duration::from_millis(settings.automation_webhook_timeout_ms.max(1)),
+            policy: crate::domain::automations::WebhookPolicy {
+                allow_loopback: settings.automation_webhook_allow_loopback,
+            },
         });
         let webhooks = web::Data::new(WebhookState {
             units: units.clone(),
@@ -299,6 +313,15 @@ impl Application {
         deliveries.lease = jobs.lease.max(chrono::Duration::milliseconds(
             settings.agentphone_timeout_ms as i64 * 2,
         ));
+        // Automation runs: their own queue and workers (a run waits on webhooks; a
+        // backlog of runs never delays the system's work or deliveries). A run waits
+        // out at most one webhook timeout per step: the lease outlives it.
+        let mut automation_jobs = jobs.clone();
+        automation_jobs.queue = crate::jobs::kinds::AUTOMATIONS;
+        automation_jobs.concurrency = settings.automation_concurrency;
+        automation_jobs.lease = jobs.lease.max(chrono::Duration::milliseconds(
+            settings.automation_webhook_timeout_ms as i64 * 2,
+        ));
         Ok(Self {
             port,
             server,
@@ -309,6 +332,8 @@ impl Application {
             deliveries,
             delivery,
             bulk_batch_size: settings.bulk_batch_size,
+            automation_jobs,
+            automations,
             database_url: settings.database_url.clone(),
             dispatcher,
             event_retention: chrono::Duration::days(settings.event_retention_days),
@@ -371,7 +396,10 @@ impl Application {
             crate::events::dispatcher::listen(self.database_url.clone(), stop.clone()),
             on_db,
         );
-        if self.jobs.concurrency > 0 || self.deliveries.concurrency > 0 {
+        if self.jobs.concurrency > 0
+            || self.deliveries.concurrency > 0
+            || self.automation_jobs.concurrency > 0
+        {
             workers.spawn_on(
                 crate::jobs::worker::listen(self.database_url.clone(), stop.clone()),
                 on_db,
@@ -382,6 +410,14 @@ impl Application {
                 self.db.clone(),
                 self.deliveries.clone(),
                 crate::delivery::handlers(self.delivery.clone()),
+            );
+            workers.spawn_on(worker.run(stop.clone()), on_db);
+        }
+        if self.automation_jobs.concurrency > 0 {
+            let worker = Worker::new(
+                self.db.clone(),
+                self.automation_jobs.clone(),
+                crate::automations::handlers(self.automations.clone()),
             );
             workers.spawn_on(worker.run(stop.clone()), on_db);
         }

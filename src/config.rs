@@ -118,6 +118,17 @@ pub struct Settings {
     /// Delivery jobs this instance runs at once (0: this instance delivers nothing).
     #[serde(default = "default_delivery_concurrency")]
     pub delivery_concurrency: usize,
+    // Automations (README "Automations").
+    /// Automation runs this instance runs at once (0: this instance runs none).
+    #[serde(default = "default_automation_concurrency")]
+    pub automation_concurrency: usize,
+    /// One webhook step's request may take this long, ms, before it is retried.
+    #[serde(default = "default_automation_webhook_timeout_ms")]
+    pub automation_webhook_timeout_ms: u64,
+    /// Webhook steps may reach loopback addresses (and `http://` URLs): tests and
+    /// local receivers only. Private, link-local and metadata addresses stay refused.
+    #[serde(default)]
+    pub automation_webhook_allow_loopback: bool,
 }
 
 fn default_max_answer_bytes() -> usize {
@@ -175,6 +186,13 @@ fn default_bulk_sync_limit() -> u64 {
 }
 fn default_bulk_batch_size() -> u64 {
     1000
+}
+
+fn default_automation_concurrency() -> usize {
+    8
+}
+fn default_automation_webhook_timeout_ms() -> u64 {
+    10_000
 }
 
 fn default_env() -> String {
@@ -421,6 +439,9 @@ mod tests {
             delivery_concurrency: 16,
             bulk_sync_limit: 1000,
             bulk_batch_size: 1000,
+            automation_concurrency: 8,
+            automation_webhook_timeout_ms: 10_000,
+            automation_webhook_allow_loopback: false,
         }
     }
 

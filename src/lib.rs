@@ -5,6 +5,7 @@ pub mod agentphone;
 pub mod apex;
 pub mod app;
 pub mod auth;
+pub mod automations;
 pub mod bulk;
 pub mod channels;
 pub mod config;

@@ -99,6 +99,8 @@ pub struct Outgoing<'a> {
     /// Send with the Messenger/Instagram `HUMAN_AGENT` tag.
     pub human_agent: bool,
     pub conversation_id: i64,
+    /// Who sends: `user` or `automation`, and its id.
+    pub sender_type: &'static str,
     pub sender_user_id: i64,
     /// SMS/iMessage effect (AgentPhone `send_style`).
     pub send_style: Option<&'a str>,
@@ -456,7 +458,7 @@ fn widget_event(
             "text": text,
             "media": media,
         },
-        "sender": { "type": "user", "id": msg.sender_user_id },
+        "sender": { "type": msg.sender_type, "id": msg.sender_user_id },
     }))
 }
 

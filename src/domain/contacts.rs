@@ -66,6 +66,31 @@ pub async fn set_tags(
     Ok(())
 }
 
+/// Adds tag `tag` (a tag of `org`, else 422) to the contact, if it has it not
+/// already; records the contact `patched` when it changed. Answers whether it did.
+pub async fn add_tag(uow: &UnitOfWork, org: i64, contact: ContactId, tag: i64) -> Result<bool> {
+    let conn = uow.conn().await?;
+    crate::feathers::sql::check_reference(conn, ("tags", "organization_id", org), "tag_id", tag)
+        .await?;
+    let mut has = Query::select();
+    has.column(c("tag_id"))
+        .from(c("contact_tags"))
+        .and_where(Expr::col(c("organization_id")).eq(org))
+        .and_where(Expr::col(c("contact_id")).eq(contact.0))
+        .and_where(Expr::col(c("tag_id")).eq(tag));
+    if conn.query_one(&has).await?.is_some() {
+        return Ok(false);
+    }
+    let mut insert = Query::insert();
+    insert
+        .into_table(c("contact_tags"))
+        .columns(["organization_id", "contact_id", "tag_id"].map(c))
+        .values_panic([org.into(), contact.0.into(), tag.into()]);
+    conn.execute(&insert).await?;
+    uow.record_read(PATH, "patched", &[contact.0]).await?;
+    Ok(true)
+}
+
 /// 409 when the contact still has live conversations: they go first. On PostgreSQL
 /// the contact's row is locked first, so a conversation created for it meanwhile
 /// (its foreign key check takes a share lock on the row) waits for this removal and

@@ -238,6 +238,27 @@ pub async fn remove_all_of(uow: &UnitOfWork, org: i64, conversations: &[i64]) ->
     Ok(())
 }
 
+/// The ids of a conversation's newest `limit` live messages, newest first.
+pub async fn newest_ids<C: ConnectionTrait>(
+    conn: &C,
+    org: i64,
+    conversation: i64,
+    limit: u64,
+) -> Result<Vec<i64>> {
+    let mut q = Query::select();
+    q.column(c("id"))
+        .from(c(TABLE))
+        .and_where(Expr::col(c("organization_id")).eq(org))
+        .and_where(Expr::col(c("conversation_id")).eq(conversation))
+        .and_where(Expr::col(c("deleted_at")).is_null())
+        .order_by(c("created_at"), Order::Desc)
+        .order_by(c("id"), Order::Desc)
+        .limit(limit);
+    Ok((conn.query_all(&q).await?.iter())
+        .map(|r| r.try_get("", "id"))
+        .collect::<Result<_, _>>()?)
+}
+
 /// The newest live message that moves the conversation: type, text, time.
 pub async fn newest_interaction<C: ConnectionTrait>(
     conn: &C,

@@ -2,6 +2,7 @@
 //! rules and the only SQL that writes its tables; and the unit of work every
 //! change runs in. Nothing here knows HTTP or the services.
 
+pub mod automations;
 pub mod bulk_actions;
 pub mod channel_accounts;
 pub mod contacts;

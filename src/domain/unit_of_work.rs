@@ -153,6 +153,15 @@ impl UnitOfWork {
         Ok(())
     }
 
+    /// The records of `path` with these ids as they are now in this unit's
+    /// transaction, read through the path's read adapter (no event recorded).
+    pub async fn read(&self, path: &str, ids: &[i64]) -> Result<Vec<Value>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.readers.read(self.conn().await?, path, ids).await
+    }
+
     /// The last record this unit recorded for `path` and `id`, if any: a write's
     /// answer when it asks for the whole record (saves reading it again).
     pub fn recorded(&self, path: &str, id: i64) -> Option<Value> {

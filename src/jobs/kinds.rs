@@ -11,6 +11,10 @@ pub const SYSTEM: &str = "system";
 /// The queue of deliveries to providers (its own workers, so a backlog of sends
 /// never delays the system's work).
 pub const DELIVERY: &str = "delivery";
+/// The queue of automation runs (its own workers: a run waits on webhooks).
+pub const AUTOMATIONS: &str = "automations";
+/// Runs an automation execution from its next step (`{execution_id, from_step}`).
+pub const AUTOMATION_RUN: &str = "automation.run";
 /// Sends an outbound SMS/iMessage message through AgentPhone (`{message_id}`).
 pub const AGENTPHONE_SEND: &str = "agentphone.send";
 /// Sends a stored reaction through AgentPhone (`{message_id}` of the reaction).
@@ -26,6 +30,23 @@ pub fn delivery(org: i64, kind: &'static str, id: i64) -> super::NewJob {
     job.organization_id = Some(org);
     job.max_attempts = 12;
     job.dedupe_key = Some(format!("{kind}:{id}"));
+    job
+}
+
+/// The job that runs execution `id` of `org` from step `from_step` on, due at
+/// `run_at`: one per execution and starting step (a `wait` enqueues the next).
+pub fn automation_run(
+    org: i64,
+    id: i64,
+    from_step: usize,
+    run_at: chrono::DateTime<chrono::Utc>,
+) -> super::NewJob {
+    let payload = serde_json::json!({ "execution_id": id, "from_step": from_step });
+    let mut job = super::NewJob::new(AUTOMATIONS, AUTOMATION_RUN, payload);
+    job.organization_id = Some(org);
+    job.run_at = run_at;
+    job.max_attempts = 6;
+    job.dedupe_key = Some(format!("{AUTOMATION_RUN}:{id}:{from_step}"));
     job
 }
 

@@ -232,11 +232,44 @@ fn text_of<'a>(row: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     row.get(key).and_then(Value::as_str)
 }
 
+/// Who sends an outgoing message: a user (a REST caller), or an automation.
+#[derive(Debug, Clone, Copy)]
+pub enum Sender {
+    User { organization_id: i64, user_id: i64 },
+    Automation { organization_id: i64, id: i64 },
+}
+
+impl Sender {
+    pub fn of(principal: &Principal) -> Self {
+        Sender::User {
+            organization_id: principal.tenant_id,
+            user_id: principal.user_id,
+        }
+    }
+    pub fn organization_id(&self) -> i64 {
+        match *self {
+            Sender::User {
+                organization_id, ..
+            }
+            | Sender::Automation {
+                organization_id, ..
+            } => organization_id,
+        }
+    }
+    /// The message's `sender_type` and `sender_id`.
+    pub fn kind_and_id(&self) -> (&'static str, i64) {
+        match *self {
+            Sender::User { user_id, .. } => ("user", user_id),
+            Sender::Automation { id, .. } => ("automation", id),
+        }
+    }
+}
+
 /// Everything an outgoing message needs besides the body.
 pub struct Context<'a> {
     pub channel: Channel,
     pub conversation: &'a ConversationRow,
-    pub principal: &'a Principal,
+    pub sender: Sender,
     pub now: DateTime<Utc>,
     /// What a sent message's `delivery_status` starts as (`queued`; `delivered` on the playground).
     pub initial_status: &'static str,
@@ -248,7 +281,8 @@ pub async fn outgoing<C: ConnectionTrait>(
     body: &Body,
     ctx: &Context<'_>,
 ) -> Result<NewMessage> {
-    let org = ctx.principal.tenant_id;
+    let org = ctx.sender.organization_id();
+    let (sender_type, sender_id) = ctx.sender.kind_and_id();
     let conv = ctx.conversation;
     let contact = strings(
         conn,
@@ -293,9 +327,15 @@ pub async fn outgoing<C: ConnectionTrait>(
     });
     if predefined.is_some() {
         if let Some(t) = &text {
-            let user = strings(conn, "users", &["first_name"], ctx.principal.user_id, org)
-                .await?
-                .unwrap_or_default();
+            // An automation has no first name: `{{user.first_name}}` renders as a missing value.
+            let user = match ctx.sender {
+                Sender::User { user_id, .. } => {
+                    strings(conn, "users", &["first_name"], user_id, org)
+                        .await?
+                        .unwrap_or_default()
+                }
+                Sender::Automation { .. } => Map::new(),
+            };
             let mut values = Values::from([
                 (
                     "contact.first_name".into(),
@@ -438,7 +478,8 @@ pub async fn outgoing<C: ConnectionTrait>(
         recipient: &recipient,
         human_agent,
         conversation_id: conv.id,
-        sender_user_id: ctx.principal.user_id,
+        sender_type,
+        sender_user_id: sender_id,
         send_style: body.send_style.as_deref(),
         reply_to_external_id: reply_to_external
             .as_ref()
@@ -452,8 +493,8 @@ pub async fn outgoing<C: ConnectionTrait>(
         channel: ctx.channel.as_str().to_string(),
         direction: "outbound",
         message_type: message_type.as_str().to_string(),
-        sender_type: "user",
-        sender_id: Some(ctx.principal.user_id),
+        sender_type,
+        sender_id: Some(sender_id),
         text,
         media,
         template: body.message_data.clone(),

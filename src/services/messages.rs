@@ -9,7 +9,7 @@ use crate::domain::UnitOfWork;
 use crate::domain::conversations::{self, ConversationRow, NewConversation};
 use crate::domain::messages::{self, MessageId, NewMessage};
 use crate::feathers::{FeathersError, Id, JsonText, Params, Result, Service, SqlService};
-use crate::messaging::compose::{self, Body, Context};
+use crate::messaging::compose::{self, Body, Context, Sender};
 use crate::messaging::store;
 use crate::services::common::{check_reference, record_id};
 use async_trait::async_trait;
@@ -70,7 +70,7 @@ impl MessagesService {
         let ctx = Context {
             channel: self.channel,
             conversation: &conversation,
-            principal,
+            sender: Sender::of(principal),
             now: Utc::now(),
             initial_status: "queued",
         };
@@ -161,7 +161,7 @@ impl MessagesService {
                 let ctx = Context {
                     channel: self.channel,
                     conversation: &conversation,
-                    principal,
+                    sender: Sender::of(principal),
                     now,
                     initial_status: "delivered",
                 };

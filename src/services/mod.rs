@@ -3,6 +3,7 @@
 pub mod ai_assistants;
 pub mod api_keys;
 pub mod authentication;
+pub mod automations;
 pub mod bulk_actions;
 pub mod channel_accounts;
 pub mod common;
@@ -45,12 +46,16 @@ pub fn register(
     idempotency_pepper: [u8; 32],
     agentphone: &Arc<AgentPhone>,
     bulk_sync_limit: u64,
+    webhook_policy: domain::automations::WebhookPolicy,
 ) -> Units {
     let sealer = &agentphone.sealer;
     let conversations = conversations::ConversationsService::new(db.clone());
     let contacts = contacts::ContactsService::new(db.clone());
     let channel_accounts =
         channel_accounts::ChannelAccountsService::new(db.clone(), sealer.clone());
+    let automations =
+        automations::AutomationsService::new(db.clone(), sealer.clone(), webhook_policy);
+    let executions = automations::ExecutionsService::new(db.clone(), sealer.clone());
     let messages: Vec<(Channel, messages::MessagesService)> = (Channel::ALL.into_iter())
         .map(|channel| (channel, messages::MessagesService::new(db.clone(), channel)))
         .collect();
@@ -68,6 +73,14 @@ pub fn register(
     readers.insert(
         domain::channel_accounts::PATH.to_string(),
         channel_accounts.sql.clone(),
+    );
+    readers.insert(
+        domain::automations::PATH.to_string(),
+        automations.sql.clone(),
+    );
+    readers.insert(
+        domain::automations::EXECUTIONS_PATH.to_string(),
+        executions.sql.clone(),
     );
     for (channel, service) in &messages {
         readers.insert(
@@ -128,6 +141,23 @@ pub fn register(
                 .before(Method::ALL, admin_only())
                 .before(SINGLE, single_record()),
         );
+    registry
+        .use_service(
+            domain::automations::PATH,
+            Access::Authenticated,
+            Arc::new(automations),
+        )
+        .hooks(
+            Hooks::new()
+                .before(Method::WRITES, admin_only())
+                .before(SINGLE, single_record()),
+        );
+    // Runs: create, find and get (no patch or remove: a run is the server's).
+    registry.use_service(
+        domain::automations::EXECUTIONS_PATH,
+        Access::Authenticated,
+        Arc::new(executions),
+    );
     registry
         .use_service("contacts", Access::Authenticated, Arc::new(contacts))
         .hooks(Hooks::new().before(SINGLE, single_record()));

@@ -9,7 +9,7 @@ use crate::channels::Channel;
 use crate::domain::UnitOfWork;
 use crate::domain::messages::NewMessage;
 use crate::feathers::{FeathersError, Params, Result, Service};
-use crate::messaging::compose::{self, Body, Context};
+use crate::messaging::compose::{self, Body, Context, Sender};
 use async_trait::async_trait;
 use chrono::Utc;
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
@@ -57,7 +57,7 @@ impl TransformOutgoingService {
         let ctx = Context {
             channel,
             conversation: &conversation,
-            principal,
+            sender: Sender::of(principal),
             now: Utc::now(),
             initial_status: "queued",
         };

@@ -117,6 +117,10 @@ pub fn settings(database_url: &str) -> Settings {
         delivery_concurrency: 16,
         bulk_sync_limit: 1000,
         bulk_batch_size: 1000,
+        automation_concurrency: 2,
+        automation_webhook_timeout_ms: 2_000,
+        // Tests' receivers listen on 127.0.0.1.
+        automation_webhook_allow_loopback: true,
     }
 }
 

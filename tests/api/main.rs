@@ -6,6 +6,7 @@ mod agentphone_import;
 mod api_keys;
 mod auth;
 mod auth_hardening;
+mod automations;
 mod bounded_memory;
 mod bounded_queries;
 mod bulk_actions;

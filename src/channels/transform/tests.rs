@@ -38,6 +38,7 @@ fn base(channel: Channel, message_type: MessageType) -> Outgoing<'static> {
         recipient: "R1",
         human_agent: false,
         conversation_id: 42,
+        sender_type: "user",
         sender_user_id: 7,
         send_style: None,
         reply_to_external_id: None,
