@@ -132,12 +132,14 @@ impl Writers {
             &mut registry,
             db,
             &auth,
-            settings.conformance_fixture,
-            pepper,
-            &agentphone,
-            settings.bulk_sync_limit,
-            crate::domain::automations::WebhookPolicy {
-                allow_loopback: settings.automation_webhook_allow_loopback,
+            crate::services::ServiceSettings {
+                fixture: settings.conformance_fixture,
+                idempotency_pepper: pepper,
+                agentphone: agentphone.clone(),
+                bulk_sync_limit: settings.bulk_sync_limit,
+                webhook_policy: crate::domain::automations::WebhookPolicy {
+                    allow_loopback: settings.automation_webhook_allow_loopback,
+                },
             },
         );
         Ok(Writers {

@@ -36,18 +36,35 @@ const SINGLE: &[Method] = &[Method::Update, Method::Patch, Method::Remove];
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
 
+/// What the services are set up with, besides the database and authentication.
+pub struct ServiceSettings {
+    /// Mount the conformance suite's `/people` fixture.
+    pub fixture: bool,
+    /// Keys the request hashes of `Idempotency-Key` (a `/users` body has a password).
+    pub idempotency_pepper: [u8; 32],
+    pub agentphone: Arc<AgentPhone>,
+    /// Bulk actions over at most this many conversations complete before the answer.
+    pub bulk_sync_limit: u64,
+    /// Which targets an automation's webhook step may call.
+    pub webhook_policy: domain::automations::WebhookPolicy,
+}
+
 /// Declares every service of the app, with the hooks of each; answers what units of
 /// work start from (for the app's other writers: jobs, webhooks).
 pub fn register(
     registry: &mut Registry,
     db: &DatabaseConnection,
     auth: &SharedAuth,
-    fixture: bool,
-    idempotency_pepper: [u8; 32],
-    agentphone: &Arc<AgentPhone>,
-    bulk_sync_limit: u64,
-    webhook_policy: domain::automations::WebhookPolicy,
+    with: ServiceSettings,
 ) -> Units {
+    let ServiceSettings {
+        fixture,
+        idempotency_pepper,
+        agentphone,
+        bulk_sync_limit,
+        webhook_policy,
+    } = with;
+    let agentphone = &agentphone;
     let sealer = &agentphone.sealer;
     let conversations = conversations::ConversationsService::new(db.clone());
     let contacts = contacts::ContactsService::new(db.clone());
