@@ -290,7 +290,7 @@ pub async fn seed(
              CASE WHEN s.i % 2 = 0 THEN 'contact' ELSE 'user' END, {text} || ' ticket-' || s.i, \
              CASE WHEN s.i % 2 = 0 THEN 'received' ELSE 'delivered' END, {at}, {at} \
              FROM {series} JOIN conversations c ON c.id = \
-             (SELECT MIN(id) FROM conversations WHERE organization_id = {org}) + (s.i * 7919) % {conversations}",
+             (SELECT MIN(id) FROM conversations WHERE organization_id = {org}) + (CAST(s.i AS BIGINT) * 7919) % {conversations}",
             text = case("s.i", &texts),
             series = series(spread_messages),
         ))
