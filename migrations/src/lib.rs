@@ -19,6 +19,7 @@ mod m0012_jobs;
 mod m0013_events;
 mod m0014_job_claim_order;
 mod m0015_agentphone;
+mod m0016_conversation_files;
 mod triggers;
 
 pub struct Migrator;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0013_events::Migration),
             Box::new(m0014_job_claim_order::Migration),
             Box::new(m0015_agentphone::Migration),
+            Box::new(m0016_conversation_files::Migration),
         ]
     }
 }
