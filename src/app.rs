@@ -42,6 +42,8 @@ pub struct Application {
     /// Feeds this instance's event streams.
     dispatcher: Arc<Dispatcher>,
     event_retention: chrono::Duration,
+    /// The bucket and how often this instance sweeps its orphans (none: never).
+    orphan_sweep: Option<(Arc<crate::storage::Storage>, Duration)>,
     /// One stop signal for the server's streams and the background work.
     stop: CancellationToken,
 }
@@ -94,6 +96,8 @@ pub struct Writers {
     pub registry: Registry,
     pub units: crate::domain::Units,
     pub agentphone: Arc<AgentPhone>,
+    /// The bucket, when one is configured.
+    pub storage: Option<Arc<crate::storage::Storage>>,
 }
 
 impl Writers {
@@ -124,6 +128,7 @@ impl Writers {
             .map_err(StartError::Config)?,
             base_url: settings.agentphone_base_url.clone(),
         });
+        let storage = crate::storage::Storage::from_settings(settings).map_err(StartError::Config)?;
         let units = crate::services::register(
             &mut registry,
             db,
@@ -131,12 +136,14 @@ impl Writers {
             settings.conformance_fixture,
             pepper,
             &agentphone,
+            &storage,
         );
         Ok(Writers {
             auth,
             registry,
             units,
             agentphone,
+            storage,
         })
     }
 }
@@ -188,10 +195,16 @@ impl Application {
             mut registry,
             units,
             agentphone,
+            storage,
         } = Writers::build(settings, &db)?;
         let sealer = agentphone.sealer.clone();
+        let orphan_sweep = (settings.s3_orphan_sweep_secs > 0)
+            .then(|| storage.clone())
+            .flatten()
+            .map(|s| (s, Duration::from_secs(settings.s3_orphan_sweep_secs)));
         let delivery = Arc::new(Delivery {
             units: units.clone(),
+            storage,
             agentphone: agentphone.clone(),
             limits: AccountLimits::new(settings.agentphone_account_concurrency),
         });
@@ -309,6 +322,7 @@ impl Application {
             database_url: settings.database_url.clone(),
             dispatcher,
             event_retention: chrono::Duration::days(settings.event_retention_days),
+            orphan_sweep,
             stop,
         })
     }
@@ -348,6 +362,12 @@ impl Application {
             ),
             on_db,
         );
+        if let Some((storage, every)) = self.orphan_sweep.clone() {
+            periodic.spawn_on(
+                crate::storage::orphans::sweep_periodically(self.db.clone(), storage, every),
+                on_db,
+            );
+        }
         let mut workers = tokio::task::JoinSet::new();
         // The position is read before the first request is served, so that every
         // answer carries `X-Last-Event-Id` (the run loop retries if this fails).

@@ -9,6 +9,7 @@ pub mod contacts;
 pub mod conversation_counts;
 pub mod conversation_views;
 pub mod conversations;
+pub mod files;
 pub mod imessage;
 pub mod jobs;
 pub mod messages;
@@ -43,6 +44,7 @@ pub fn register(
     fixture: bool,
     idempotency_pepper: [u8; 32],
     agentphone: &Arc<AgentPhone>,
+    storage: &Option<Arc<crate::storage::Storage>>,
 ) -> Units {
     let sealer = &agentphone.sealer;
     let conversations = conversations::ConversationsService::new(db.clone());
@@ -63,6 +65,8 @@ pub fn register(
         domain::channel_accounts::PATH.to_string(),
         channel_accounts.sql.clone(),
     );
+    let files = files::sql(db.clone());
+    readers.insert(domain::conversation_files::PATH.to_string(), files.clone());
     for (channel, service) in &messages {
         readers.insert(
             domain::messages::path_of(channel.as_str()),
@@ -235,6 +239,24 @@ pub fn register(
             Arc::new(imessage::BackgroundsService {
                 db: db.clone(),
                 agentphone: agentphone.clone(),
+            }),
+        )
+        .hooks(Hooks::new().before(SINGLE, single_record()));
+    registry.use_service(
+        "s3-url-signing",
+        Access::Authenticated,
+        Arc::new(files::UrlSigningService {
+            db: db.clone(),
+            storage: storage.clone(),
+        }),
+    );
+    registry
+        .use_service(
+            domain::conversation_files::PATH,
+            Access::Authenticated,
+            Arc::new(files::ConversationFilesService {
+                sql: files,
+                storage: storage.clone(),
             }),
         )
         .hooks(Hooks::new().before(SINGLE, single_record()));
