@@ -128,7 +128,8 @@ impl Writers {
             .map_err(StartError::Config)?,
             base_url: settings.agentphone_base_url.clone(),
         });
-        let storage = crate::storage::Storage::from_settings(settings).map_err(StartError::Config)?;
+        let storage =
+            crate::storage::Storage::from_settings(settings).map_err(StartError::Config)?;
         let units = crate::services::register(
             &mut registry,
             db,

@@ -274,7 +274,9 @@ impl Settings {
             .and_then(|b| b.set_override_option("s3_endpoint", var("S3_ENDPOINT")))
             .and_then(|b| b.set_override_option("s3_force_path_style", var("S3_FORCE_PATH_STYLE")))
             .and_then(|b| b.set_override_option("s3_access_key_id", var("AWS_ACCESS_KEY_ID")))
-            .and_then(|b| b.set_override_option("s3_secret_access_key", var("AWS_SECRET_ACCESS_KEY")))
+            .and_then(|b| {
+                b.set_override_option("s3_secret_access_key", var("AWS_SECRET_ACCESS_KEY"))
+            })
             .and_then(|b| b.set_override_option("s3_session_token", var("AWS_SESSION_TOKEN")))
             .and_then(|b| b.build())
             .and_then(|c| c.try_deserialize())

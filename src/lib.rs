@@ -15,7 +15,7 @@ pub mod feathers;
 pub mod jobs;
 pub mod messaging;
 pub mod seed;
-pub mod storage;
 pub mod services;
+pub mod storage;
 pub mod telemetry;
 pub mod webhooks;

@@ -60,7 +60,12 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_table(Table::drop().table(a("conversation_files")).if_exists().to_owned())
-            .await
+        m.drop_table(
+            Table::drop()
+                .table(a("conversation_files"))
+                .if_exists()
+                .to_owned(),
+        )
+        .await
     }
 }

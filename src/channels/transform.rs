@@ -220,11 +220,16 @@ pub fn with_media_url(channel: Channel, payload: &mut Value, url: &str) -> bool 
             .and_then(Value::as_array_mut)
             .and_then(|urls| urls.first_mut()),
         Channel::Whatsapp => {
-            let kind = payload.get("type").and_then(Value::as_str).map(str::to_owned);
+            let kind = payload
+                .get("type")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
             kind.and_then(|kind| payload.get_mut(&kind))
                 .and_then(|object| object.get_mut("link"))
         }
-        Channel::Messenger | Channel::Instagram => payload.pointer_mut("/message/attachment/payload/url"),
+        Channel::Messenger | Channel::Instagram => {
+            payload.pointer_mut("/message/attachment/payload/url")
+        }
         Channel::Webchat | Channel::Playground => payload.pointer_mut("/message/media/url"),
     };
     match slot {

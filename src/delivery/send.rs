@@ -74,7 +74,10 @@ async fn request(
     let mut body = Value::Object(body);
     if let Some(key) = media_key(msg) {
         // Checked by `run` before it gets here.
-        let storage = d.storage.as_deref().ok_or_else(|| JobError::Fatal("no storage".into()))?;
+        let storage = d
+            .storage
+            .as_deref()
+            .ok_or_else(|| JobError::Fatal("no storage".into()))?;
         let get = (storage.presign_download(&key, storage.delivery_ttl).await).map_err(retry)?;
         with_media_url(Channel::Sms, &mut body, &get.url);
     }

@@ -48,8 +48,11 @@ pub struct File {
 pub async fn create(uow: &UnitOfWork, org: i64, new: &NewFile) -> Result<i64> {
     let conn = uow.conn().await?;
     if load_by_key(conn, &new.s3_key).await?.is_some() {
-        return Err(FeathersError::conflict("This object is already registered")
-            .with_data(serde_json::json!({ "rule": "file_registered_once", "s3_key": new.s3_key })));
+        return Err(
+            FeathersError::conflict("This object is already registered").with_data(
+                serde_json::json!({ "rule": "file_registered_once", "s3_key": new.s3_key }),
+            ),
+        );
     }
     let now = Utc::now();
     let mut q = Query::insert();
@@ -95,7 +98,9 @@ pub async fn create(uow: &UnitOfWork, org: i64, new: &NewFile) -> Result<i64> {
 /// answers the removed file.
 pub async fn remove(uow: &UnitOfWork, org: i64, id: i64) -> Result<File> {
     let conn = uow.conn().await?;
-    let file = load(conn, org, id).await?.ok_or_else(|| FeathersError::no_record(id))?;
+    let file = load(conn, org, id)
+        .await?
+        .ok_or_else(|| FeathersError::no_record(id))?;
     uow.record_read(PATH, "removed", &[id]).await?;
     let mut q = Query::delete();
     q.from_table(c(TABLE))

@@ -6,8 +6,8 @@ use super::placeholders::{self, Values};
 use crate::channels::rules::{MediaCheck, OutgoingCheck, check_outgoing};
 use crate::channels::transform::{self, MediaRef, Outgoing, SEND_STYLES};
 use crate::channels::{Channel, MessageType};
-pub use crate::domain::conversations::ConversationRow;
 use crate::domain::conversation_files;
+pub use crate::domain::conversations::ConversationRow;
 use crate::domain::messages::NewMessage;
 use crate::feathers::schema::check_json_size;
 use crate::feathers::{FeathersError, Principal, Result};
@@ -137,8 +137,12 @@ impl Body {
     ) -> Result<Option<Value>> {
         if let Some(given) = &self.conversation_file_id {
             let not_ours = || {
-                FeathersError::forbidden("conversation_file_id must name a file of this conversation")
-                    .with_data(json!({ "rule": "file_in_conversation", "field": "conversation_file_id" }))
+                FeathersError::forbidden(
+                    "conversation_file_id must name a file of this conversation",
+                )
+                .with_data(
+                    json!({ "rule": "file_in_conversation", "field": "conversation_file_id" }),
+                )
             };
             let id = match given {
                 Value::Number(n) => n.as_i64(),

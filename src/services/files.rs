@@ -50,19 +50,36 @@ fn object_body<T: for<'de> Deserialize<'de>>(data: Value) -> Result<T> {
     if !data.is_object() {
         return Err(FeathersError::bad_request("The body must be a JSON object"));
     }
-    serde_json::from_value(data).map_err(|e| FeathersError::bad_request(format!("Invalid body: {e}")))
+    serde_json::from_value(data)
+        .map_err(|e| FeathersError::bad_request(format!("Invalid body: {e}")))
 }
 
 fn own_organization(org: Option<i64>, params: &Params) -> Result<i64> {
     let mine = params.principal()?.tenant_id;
     match org {
-        Some(o) if o != mine => Err(FeathersError::forbidden("organization_id must be the caller's own")),
+        Some(o) if o != mine => Err(FeathersError::forbidden(
+            "organization_id must be the caller's own",
+        )),
         _ => Ok(mine),
     }
 }
 
-/// A required text field: present, non-blank, no control characters, bounded.
+/// A required text field: present, non-blank, bounded; no control characters
+/// unless `controls` (a file name: sanitized instead).
 fn text<'a>(field: &str, value: &'a Option<String>, max: usize) -> Result<&'a str> {
+    text_of(field, value, max, false)
+}
+
+fn file_name<'a>(value: &'a Option<String>) -> Result<&'a str> {
+    text_of("file_name", value, MAX_NAME_CHARS, true)
+}
+
+fn text_of<'a>(
+    field: &str,
+    value: &'a Option<String>,
+    max: usize,
+    controls: bool,
+) -> Result<&'a str> {
     let v = value
         .as_deref()
         .ok_or_else(|| FeathersError::invalid(field, "is required"))?;
@@ -70,10 +87,16 @@ fn text<'a>(field: &str, value: &'a Option<String>, max: usize) -> Result<&'a st
         return Err(FeathersError::invalid(field, "must not be blank"));
     }
     if v.chars().count() > max {
-        return Err(FeathersError::invalid(field, format!("must be at most {max} characters")));
+        return Err(FeathersError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
-    if v.chars().any(char::is_control) {
-        return Err(FeathersError::invalid(field, "must not contain control characters"));
+    if !controls && v.chars().any(char::is_control) {
+        return Err(FeathersError::invalid(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(v)
 }
@@ -123,18 +146,22 @@ impl Service for UrlSigningService {
     async fn create(&self, data: Value, params: &Params) -> Result<Value> {
         let storage = storage(&self.storage)?;
         if data.is_array() {
-            return Err(FeathersError::method_not_allowed("Can not create multiple entries"));
+            return Err(FeathersError::method_not_allowed(
+                "Can not create multiple entries",
+            ));
         }
         let body: SigningBody = object_body(data)?;
         let org = own_organization(body.organization_id, params)?;
-        let file_name = text("file_name", &body.file_name, MAX_NAME_CHARS)?;
+        let file_name = file_name(&body.file_name)?;
         let file_type = text("file_type", &body.file_type, MAX_TYPE_CHARS)?;
         let file_size = body
             .file_size
             .ok_or_else(|| FeathersError::invalid("file_size", "is required"))?;
         let (conv, channel) = conversation(&self.db, org, body.conversation_id).await?;
         let category = category(body.file_category.as_deref(), file_type)?;
-        storage.limits.check(channel, category, file_type, file_size)?;
+        storage
+            .limits
+            .check(channel, category, file_type, file_size)?;
         let unique = uuid::Uuid::new_v4().simple().to_string();
         let key = keys::new_key(org, conv.id, &unique, file_name);
         let put = storage.presign_upload(&key, file_type, file_size).await?;
@@ -180,7 +207,11 @@ impl ConversationFilesService {
         if let Some(id) = obj.get("id").cloned() {
             obj.insert("_id".into(), id);
         }
-        if let Some(key) = obj.get("s3_key").and_then(Value::as_str).map(str::to_string) {
+        if let Some(key) = obj
+            .get("s3_key")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        {
             let get = storage.presign_download(&key, storage.download_ttl).await?;
             obj.insert("url".into(), json!(get.url));
             obj.insert(
@@ -213,11 +244,13 @@ impl Service for ConversationFilesService {
     async fn create(&self, data: Value, params: &Params) -> Result<Value> {
         let storage = storage(&self.storage)?;
         if data.is_array() {
-            return Err(FeathersError::method_not_allowed("Can not create multiple entries"));
+            return Err(FeathersError::method_not_allowed(
+                "Can not create multiple entries",
+            ));
         }
         let body: FileBody = object_body(data)?;
         let org = own_organization(body.organization_id, params)?;
-        let file_name = text("file_name", &body.file_name, MAX_NAME_CHARS)?;
+        let file_name = file_name(&body.file_name)?;
         let file_type = text("file_type", &body.file_type, MAX_TYPE_CHARS)?;
         let file_size = body
             .file_size
@@ -229,7 +262,9 @@ impl Service for ConversationFilesService {
             return Err(FeathersError::forbidden(format!(
                 "s3_key must name a file of this conversation (under {prefix})"
             ))
-            .with_data(json!({ "rule": "file_in_conversation", "field": "s3_key", "prefix": prefix })));
+            .with_data(
+                json!({ "rule": "file_in_conversation", "field": "s3_key", "prefix": prefix }),
+            ));
         }
         let s3_path = storage.s3_path(key);
         if body.s3_path.as_deref().is_some_and(|p| p != s3_path) {
@@ -237,25 +272,33 @@ impl Service for ConversationFilesService {
                 .with_data(json!({ "rule": "file_in_conversation", "field": "s3_path", "expected": s3_path })));
         }
         let category = category(body.file_category.as_deref(), file_type)?;
-        storage.limits.check(channel, category, file_type, file_size)?;
+        storage
+            .limits
+            .check(channel, category, file_type, file_size)?;
         // Outside the transaction: nothing is held while the store answers.
         let Some(object) = storage.head(key).await? else {
-            return Err(FeathersError::unprocessable("No object was uploaded at s3_key")
-                .with_data(json!({ "rule": "object_exists", "s3_key": key })));
+            return Err(
+                FeathersError::unprocessable("No object was uploaded at s3_key")
+                    .with_data(json!({ "rule": "object_exists", "s3_key": key })),
+            );
         };
         if object.size != file_size {
             return Err(FeathersError::unprocessable(format!(
                 "The uploaded object has {} bytes, not file_size {file_size}",
                 object.size
             ))
-            .with_data(json!({ "rule": "object_size", "expected": file_size, "actual": object.size })));
+            .with_data(
+                json!({ "rule": "object_size", "expected": file_size, "actual": object.size }),
+            ));
         }
         let stored_type = object.content_type.unwrap_or_default();
         if !stored_type.trim().eq_ignore_ascii_case(file_type.trim()) {
             return Err(FeathersError::unprocessable(format!(
                 "The uploaded object's type is {stored_type:?}, not file_type {file_type:?}"
             ))
-            .with_data(json!({ "rule": "object_type", "expected": file_type, "actual": stored_type })));
+            .with_data(
+                json!({ "rule": "object_type", "expected": file_type, "actual": stored_type }),
+            ));
         }
         let uow = UnitOfWork::of(params)?;
         let new = NewFile {
@@ -263,7 +306,7 @@ impl Service for ConversationFilesService {
             created_by_user_id: Some(params.principal()?.user_id),
             s3_key: key.to_string(),
             s3_path,
-            file_name: file_name.to_string(),
+            file_name: keys::sanitize_file_name(file_name),
             file_type: file_type.to_string(),
             file_size,
             file_category: category.as_str().to_string(),

@@ -23,7 +23,12 @@ pub fn organization_prefix(organization_id: i64) -> String {
 
 /// A new object key for `file_name` in a conversation: a unique segment, then the
 /// sanitized name.
-pub fn new_key(organization_id: i64, conversation_id: i64, unique: &str, file_name: &str) -> String {
+pub fn new_key(
+    organization_id: i64,
+    conversation_id: i64,
+    unique: &str,
+    file_name: &str,
+) -> String {
     format!(
         "{}{unique}/{}",
         conversation_prefix(organization_id, conversation_id),
@@ -40,7 +45,10 @@ pub fn split_s3_path(path: &str) -> Option<(&str, &str)> {
 /// Whether `key` lies under `prefix` with no empty or `..` segment to escape it.
 pub fn key_is_under(key: &str, prefix: &str) -> bool {
     key.strip_prefix(prefix).is_some_and(|rest| {
-        !rest.is_empty() && rest.split('/').all(|s| !s.is_empty() && s != "." && s != "..")
+        !rest.is_empty()
+            && rest
+                .split('/')
+                .all(|s| !s.is_empty() && s != "." && s != "..")
     })
 }
 
@@ -74,7 +82,9 @@ pub fn sanitize_file_name(name: &str) -> String {
     while out.contains("..") {
         out = out.replace("..", ".");
     }
-    let out = out.trim_start_matches(['.', ' ']).trim_end_matches([' ', '.']);
+    let out = out
+        .trim_start_matches(['.', ' '])
+        .trim_end_matches([' ', '.']);
     let out = if out.is_empty() { FALLBACK_NAME } else { out };
     cap(out)
 }
@@ -117,7 +127,10 @@ mod tests {
         assert_eq!(sanitize_file_name("..\\..\\win.ini"), "_._win.ini");
         assert_eq!(sanitize_file_name(".htaccess"), "htaccess");
         assert_eq!(sanitize_file_name("a\u{0}b\nc\u{7f}.png"), "abc.png");
-        assert_eq!(sanitize_file_name("évier 東京 файл.pdf"), "évier 東京 файл.pdf");
+        assert_eq!(
+            sanitize_file_name("évier 東京 файл.pdf"),
+            "évier 東京 файл.pdf"
+        );
         assert_eq!(sanitize_file_name("a..b.txt"), "a.b.txt");
         assert_eq!(sanitize_file_name("..."), FALLBACK_NAME);
         assert_eq!(sanitize_file_name(""), FALLBACK_NAME);
@@ -125,7 +138,10 @@ mod tests {
         assert_eq!(sanitize_file_name("a?b#c%d.png"), "a_b_c_d.png");
         for name in ["/", "a/b", "..", "a/../b"] {
             let s = sanitize_file_name(name);
-            assert!(!s.contains('/') && !s.contains("..") && !s.starts_with('.'), "{name} -> {s}");
+            assert!(
+                !s.contains('/') && !s.contains("..") && !s.starts_with('.'),
+                "{name} -> {s}"
+            );
         }
     }
 
@@ -153,6 +169,9 @@ mod tests {
         assert_eq!(key_owner("org/1/other/2/u"), None);
         assert_eq!(split_s3_path("s3://b/org/1/x"), Some(("b", "org/1/x")));
         assert_eq!(split_s3_path("s3://b/"), None);
-        assert_eq!(new_key(1, 2, "u", "../x.png"), "org/1/conversations/2/u/_x.png");
+        assert_eq!(
+            new_key(1, 2, "u", "../x.png"),
+            "org/1/conversations/2/u/_x.png"
+        );
     }
 }

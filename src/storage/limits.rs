@@ -19,7 +19,12 @@ pub enum Category {
 }
 
 impl Category {
-    pub const ALL: [Category; 4] = [Category::Image, Category::Audio, Category::Video, Category::File];
+    pub const ALL: [Category; 4] = [
+        Category::Image,
+        Category::Audio,
+        Category::Video,
+        Category::File,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -84,13 +89,20 @@ impl Limits {
         let channel_rule = channel.rules().media_rule(category.message_type());
         let mime_types = match configured.and_then(|c| c.mime_types.clone()) {
             Some(types) => types.iter().map(|t| normalize_mime(t)).collect(),
-            None => channel_rule?.mime_types.iter().map(|t| (*t).to_string()).collect(),
+            None => channel_rule?
+                .mime_types
+                .iter()
+                .map(|t| (*t).to_string())
+                .collect(),
         };
         let max_bytes = match configured.and_then(|c| c.max_bytes) {
             Some(max) => max,
             None => channel_rule?.max_bytes,
         };
-        Some(Rule { mime_types, max_bytes })
+        Some(Rule {
+            mime_types,
+            max_bytes,
+        })
     }
 
     /// 422 naming the rule, the limit and the value unless a `category` file of
@@ -148,30 +160,80 @@ mod tests {
     #[test]
     fn the_channel_limits_by_default_the_configured_ones_when_set() {
         let limits = Limits::default();
-        assert!(limits.check(Channel::Sms, Category::Image, "image/jpeg", 5 * MB).is_ok());
-        let e = limits.check(Channel::Sms, Category::Image, "image/jpeg", 5 * MB + 1).unwrap_err();
+        assert!(
+            limits
+                .check(Channel::Sms, Category::Image, "image/jpeg", 5 * MB)
+                .is_ok()
+        );
+        let e = limits
+            .check(Channel::Sms, Category::Image, "image/jpeg", 5 * MB + 1)
+            .unwrap_err();
         assert_eq!(e.code(), 422);
         assert_eq!(e.data.as_ref().unwrap()["rule"], "file_size");
         assert_eq!(e.data.as_ref().unwrap()["limit"], 5 * MB);
-        let e = limits.check(Channel::Sms, Category::Image, "image/webp", 1).unwrap_err();
+        let e = limits
+            .check(Channel::Sms, Category::Image, "image/webp", 1)
+            .unwrap_err();
         assert_eq!(e.data.as_ref().unwrap()["rule"], "file_type");
-        let e = limits.check(Channel::Sms, Category::File, "application/pdf", 1).unwrap_err();
+        let e = limits
+            .check(Channel::Sms, Category::File, "application/pdf", 1)
+            .unwrap_err();
         assert_eq!(e.data.as_ref().unwrap()["rule"], "file_category");
-        assert!(limits.check(Channel::Whatsapp, Category::File, "application/pdf", 100 * MB).is_ok());
-        assert!(limits.check(Channel::Sms, Category::Image, "image/JPG", 10).is_ok(), "aliases");
+        assert!(
+            limits
+                .check(
+                    Channel::Whatsapp,
+                    Category::File,
+                    "application/pdf",
+                    100 * MB
+                )
+                .is_ok()
+        );
+        assert!(
+            limits
+                .check(Channel::Sms, Category::Image, "image/JPG", 10)
+                .is_ok(),
+            "aliases"
+        );
 
-        let configured = BTreeMap::from([(
-            "image".to_string(),
-            CategoryLimit { mime_types: Some(vec!["image/webp".into()]), max_bytes: None },
-        ), (
-            "file".to_string(),
-            CategoryLimit { mime_types: Some(vec!["text/plain".into()]), max_bytes: Some(10) },
-        )]);
+        let configured = BTreeMap::from([
+            (
+                "image".to_string(),
+                CategoryLimit {
+                    mime_types: Some(vec!["image/webp".into()]),
+                    max_bytes: None,
+                },
+            ),
+            (
+                "file".to_string(),
+                CategoryLimit {
+                    mime_types: Some(vec!["text/plain".into()]),
+                    max_bytes: Some(10),
+                },
+            ),
+        ]);
         let limits = Limits::new(&configured);
-        assert!(limits.check(Channel::Sms, Category::Image, "image/webp", 5 * MB).is_ok());
-        assert!(limits.check(Channel::Sms, Category::Image, "image/jpeg", 1).is_err());
-        assert!(limits.check(Channel::Sms, Category::File, "text/plain", 10).is_ok(), "configured on every channel");
-        assert!(limits.check(Channel::Sms, Category::File, "text/plain", 11).is_err());
+        assert!(
+            limits
+                .check(Channel::Sms, Category::Image, "image/webp", 5 * MB)
+                .is_ok()
+        );
+        assert!(
+            limits
+                .check(Channel::Sms, Category::Image, "image/jpeg", 1)
+                .is_err()
+        );
+        assert!(
+            limits
+                .check(Channel::Sms, Category::File, "text/plain", 10)
+                .is_ok(),
+            "configured on every channel"
+        );
+        assert!(
+            limits
+                .check(Channel::Sms, Category::File, "text/plain", 11)
+                .is_err()
+        );
     }
 
     #[test]

@@ -64,8 +64,11 @@ pub fn unavailable() -> FeathersError {
 
 /// A call to the store that failed (not an answer about the object): 502.
 fn store_failed(what: &str, e: impl std::error::Error + Send + Sync + 'static) -> FeathersError {
-    FeathersError::new(ErrorKind::BadGateway, format!("The file store did not {what}"))
-        .with_cause(e)
+    FeathersError::new(
+        ErrorKind::BadGateway,
+        format!("The file store did not {what}"),
+    )
+    .with_cause(e)
 }
 
 impl Storage {
@@ -75,7 +78,9 @@ impl Storage {
             return Ok(None);
         };
         let (Some(key_id), Some(secret)) = (&s.s3_access_key_id, &s.s3_secret_access_key) else {
-            return Err("s3_bucket is set but AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are not".into());
+            return Err(
+                "s3_bucket is set but AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY are not".into(),
+            );
         };
         let credentials = Credentials::new(
             key_id,
@@ -124,7 +129,12 @@ impl Storage {
 
     /// A presigned PUT of `key` whose signature covers the content type and length:
     /// the store refuses an upload with another type or size.
-    pub async fn presign_upload(&self, key: &str, content_type: &str, size: u64) -> Result<Presigned> {
+    pub async fn presign_upload(
+        &self,
+        key: &str,
+        content_type: &str,
+        size: u64,
+    ) -> Result<Presigned> {
         let (config, expires_at) = Self::presigning(self.upload_ttl)?;
         let request = (self.client.put_object().bucket(&self.bucket).key(key))
             .content_type(content_type)
@@ -158,7 +168,14 @@ impl Storage {
 
     /// The object's size and content type; `None` when there is no such object.
     pub async fn head(&self, key: &str) -> Result<Option<ObjectInfo>> {
-        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
             Ok(head) => Ok(Some(ObjectInfo {
                 size: head.content_length().map_or(0, |n| n.max(0) as u64),
                 content_type: head.content_type().map(str::to_string),
@@ -170,18 +187,32 @@ impl Storage {
 
     /// Deletes the object (no error when it is already gone).
     pub async fn delete(&self, key: &str) -> Result<()> {
-        (self.client.delete_object().bucket(&self.bucket).key(key).send().await)
+        (self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await)
             .map_err(|e| store_failed("delete an object", e))?;
         Ok(())
     }
 
     /// One page (up to 1,000) of the objects under `prefix`, and the token of the next.
-    pub async fn list(&self, prefix: &str, token: Option<String>) -> Result<(Vec<Listed>, Option<String>)> {
-        let page = (self.client.list_objects_v2().bucket(&self.bucket).prefix(prefix))
-            .set_continuation_token(token)
-            .send()
-            .await
-            .map_err(|e| store_failed("list objects", e))?;
+    pub async fn list(
+        &self,
+        prefix: &str,
+        token: Option<String>,
+    ) -> Result<(Vec<Listed>, Option<String>)> {
+        let page = (self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix))
+        .set_continuation_token(token)
+        .send()
+        .await
+        .map_err(|e| store_failed("list objects", e))?;
         let objects = (page.contents().iter())
             .filter_map(|o| {
                 Some(Listed {

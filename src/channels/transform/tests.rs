@@ -956,7 +956,11 @@ fn the_media_link_is_rewritten_in_each_channels_field() {
     ];
     for (channel, pointer) in cases {
         let mut payload = to_wire(&media(channel, MessageType::Image, IMAGE, Some("hi"))).unwrap();
-        assert_eq!(payload.pointer(pointer), Some(&json!(IMAGE.url)), "{channel}: {payload}");
+        assert_eq!(
+            payload.pointer(pointer),
+            Some(&json!(IMAGE.url)),
+            "{channel}: {payload}"
+        );
         let before = payload.clone();
         assert!(with_media_url(channel, &mut payload, url), "{channel}");
         assert_eq!(payload.pointer(pointer), Some(&json!(url)), "{channel}");
@@ -965,7 +969,13 @@ fn the_media_link_is_rewritten_in_each_channels_field() {
         *back.pointer_mut(pointer).unwrap() = json!(IMAGE.url);
         assert_eq!(back, before, "{channel}");
     }
-    let mut document = to_wire(&media(Channel::Whatsapp, MessageType::Document, DOCUMENT, None)).unwrap();
+    let mut document = to_wire(&media(
+        Channel::Whatsapp,
+        MessageType::Document,
+        DOCUMENT,
+        None,
+    ))
+    .unwrap();
     assert!(with_media_url(Channel::Whatsapp, &mut document, url));
     assert_eq!(document["document"]["link"], url);
     assert_eq!(document["document"]["filename"], "invoice.pdf");
