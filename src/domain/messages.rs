@@ -461,20 +461,6 @@ pub async fn pending_with_text<C: ConnectionTrait>(
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::preview;
-
-    #[test]
-    fn previews_are_short_and_say_what_media_is() {
-        assert_eq!(preview("text", Some(" hi ")), "hi");
-        assert_eq!(preview("image", None), "[image]");
-        assert_eq!(preview("image", Some("")), "[image]");
-        let long = "x".repeat(300);
-        assert_eq!(preview("text", Some(&long)).chars().count(), 201);
-    }
-}
-
 /// The object keys the media of a conversation's messages name (`s3_key`, or the
 /// key of `s3_path`), removed messages included: the orphan sweep keeps them.
 pub async fn media_keys<C: ConnectionTrait>(
@@ -505,4 +491,18 @@ pub async fn media_keys<C: ConnectionTrait>(
         }
     }
     Ok(keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::preview;
+
+    #[test]
+    fn previews_are_short_and_say_what_media_is() {
+        assert_eq!(preview("text", Some(" hi ")), "hi");
+        assert_eq!(preview("image", None), "[image]");
+        assert_eq!(preview("image", Some("")), "[image]");
+        let long = "x".repeat(300);
+        assert_eq!(preview("text", Some(&long)).chars().count(), 201);
+    }
 }

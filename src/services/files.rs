@@ -70,7 +70,7 @@ fn text<'a>(field: &str, value: &'a Option<String>, max: usize) -> Result<&'a st
     text_of(field, value, max, false)
 }
 
-fn file_name<'a>(value: &'a Option<String>) -> Result<&'a str> {
+fn file_name(value: &Option<String>) -> Result<&str> {
     text_of("file_name", value, MAX_NAME_CHARS, true)
 }
 

@@ -36,10 +36,9 @@ pub async fn sweep(db: &DatabaseConnection, storage: &Storage) -> Result<Swept> 
         let named = conversation_files::named_keys(db, &old).await?;
         let mut by_conversation: HashMap<(i64, i64), Vec<String>> = HashMap::new();
         for key in old.into_iter().filter(|k| !named.contains(k)) {
-            match keys::key_owner(&key) {
-                Some(owner) => by_conversation.entry(owner).or_default().push(key),
-                // Not the shape we write (a canned reply's file, say): never ours to remove.
-                None => {}
+            // A key not of the shape we write (a canned reply's file, say) is never ours to remove.
+            if let Some(owner) = keys::key_owner(&key) {
+                by_conversation.entry(owner).or_default().push(key);
             }
         }
         for ((org, conversation), candidates) in by_conversation {

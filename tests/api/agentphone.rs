@@ -231,9 +231,9 @@ async fn a_message_is_sent_once_with_what_agentphone_used() {
     // Each step is an event: the attempt (`sending`) and its outcome (`sent`).
     let steps = sql_i64(&app, "SELECT COUNT(*) FROM events WHERE path = 'conversation-messages-sms' AND event = 'patched'").await;
     assert_eq!(steps, 2);
-    let outcome = sql_i64(&app, &format!(
+    let outcome = sql_i64(&app,
         "SELECT COUNT(*) FROM events WHERE path = 'conversation-messages-sms' AND event = 'patched' AND CAST(data AS TEXT) LIKE '%\"sent\"%' AND CAST(actor AS TEXT) LIKE '%system%'"
-    )).await;
+    ).await;
     assert_eq!(outcome, 1);
     // The conversation learned its AgentPhone thread.
     let record = get_ok(&app, &format!("/conversations/{conversation}")).await;

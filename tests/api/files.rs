@@ -235,7 +235,7 @@ async fn sign_put_register_download_find_and_remove() {
     }
     let events = sql_i64(
         &app,
-        &format!("SELECT COUNT(*) FROM events WHERE path = 'conversation-files' AND event IN ('created', 'removed')"),
+        "SELECT COUNT(*) FROM events WHERE path = 'conversation-files' AND event IN ('created', 'removed')",
     )
     .await;
     assert_eq!(events, 2, "create and remove are events");
