@@ -46,6 +46,8 @@ pub struct Application {
     /// Feeds this instance's event streams.
     dispatcher: Arc<Dispatcher>,
     event_retention: chrono::Duration,
+    /// The bucket and how often this instance sweeps its orphans (none: never).
+    orphan_sweep: Option<(Arc<crate::storage::Storage>, Duration)>,
     /// One stop signal for the server's streams and the background work.
     stop: CancellationToken,
 }
@@ -98,6 +100,8 @@ pub struct Writers {
     pub registry: Registry,
     pub units: crate::domain::Units,
     pub agentphone: Arc<AgentPhone>,
+    /// The bucket, when one is configured.
+    pub storage: Option<Arc<crate::storage::Storage>>,
 }
 
 impl Writers {
@@ -128,6 +132,8 @@ impl Writers {
             .map_err(StartError::Config)?,
             base_url: settings.agentphone_base_url.clone(),
         });
+        let storage =
+            crate::storage::Storage::from_settings(settings).map_err(StartError::Config)?;
         let units = crate::services::register(
             &mut registry,
             db,
@@ -136,6 +142,7 @@ impl Writers {
                 fixture: settings.conformance_fixture,
                 idempotency_pepper: pepper,
                 agentphone: agentphone.clone(),
+                storage: storage.clone(),
                 bulk_sync_limit: settings.bulk_sync_limit,
                 webhook_policy: crate::domain::automations::WebhookPolicy {
                     allow_loopback: settings.automation_webhook_allow_loopback,
@@ -147,6 +154,7 @@ impl Writers {
             registry,
             units,
             agentphone,
+            storage,
         })
     }
 }
@@ -198,10 +206,16 @@ impl Application {
             mut registry,
             units,
             agentphone,
+            storage,
         } = Writers::build(settings, &db)?;
         let sealer = agentphone.sealer.clone();
+        let orphan_sweep = (settings.s3_orphan_sweep_secs > 0)
+            .then(|| storage.clone())
+            .flatten()
+            .map(|s| (s, Duration::from_secs(settings.s3_orphan_sweep_secs)));
         let delivery = Arc::new(Delivery {
             units: units.clone(),
+            storage,
             agentphone: agentphone.clone(),
             limits: AccountLimits::new(settings.agentphone_account_concurrency),
         });
@@ -339,6 +353,7 @@ impl Application {
             database_url: settings.database_url.clone(),
             dispatcher,
             event_retention: chrono::Duration::days(settings.event_retention_days),
+            orphan_sweep,
             stop,
         })
     }
@@ -382,6 +397,12 @@ impl Application {
             ),
             on_db,
         );
+        if let Some((storage, every)) = self.orphan_sweep.clone() {
+            periodic.spawn_on(
+                crate::storage::orphans::sweep_periodically(self.db.clone(), storage, every),
+                on_db,
+            );
+        }
         let mut workers = tokio::task::JoinSet::new();
         // The position is read before the first request is served, so that every
         // answer carries `X-Last-Event-Id` (the run loop retries if this fails).

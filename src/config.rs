@@ -8,6 +8,7 @@
 //! at first start and keeps it in the data directory ([`Settings::jwt_secret`]).
 
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The shortest JWT secret accepted.
@@ -129,6 +130,80 @@ pub struct Settings {
     /// local receivers only. Private, link-local and metadata addresses stay refused.
     #[serde(default)]
     pub automation_webhook_allow_loopback: bool,
+    // Files (README "Files (S3)"). No bucket: the file services answer 503.
+    /// The bucket (environment `S3_BUCKET`); unset, files are off.
+    #[serde(default)]
+    pub s3_bucket: Option<String>,
+    /// Environment `S3_REGION` (R2: `auto`).
+    #[serde(default = "default_s3_region")]
+    pub s3_region: String,
+    /// Environment `S3_ENDPOINT`: MinIO, R2 and other S3-compatible stores; unset, AWS.
+    #[serde(default)]
+    pub s3_endpoint: Option<String>,
+    /// Environment `S3_FORCE_PATH_STYLE`: `https://endpoint/bucket/key` URLs (MinIO).
+    #[serde(default)]
+    pub s3_force_path_style: bool,
+    /// Environment `AWS_ACCESS_KEY_ID`.
+    #[serde(default)]
+    pub s3_access_key_id: Option<String>,
+    /// Environment `AWS_SECRET_ACCESS_KEY`.
+    #[serde(default)]
+    pub s3_secret_access_key: Option<String>,
+    /// Environment `AWS_SESSION_TOKEN` (temporary credentials).
+    #[serde(default)]
+    pub s3_session_token: Option<String>,
+    /// How long a presigned upload (PUT) URL works, s.
+    #[serde(default = "default_s3_upload_url_secs")]
+    pub s3_upload_url_secs: u64,
+    /// How long the download URL of a `conversation-files` answer works, s.
+    #[serde(default = "default_s3_download_url_secs")]
+    pub s3_download_url_secs: u64,
+    /// How long the download URL handed to a provider at delivery works, s.
+    #[serde(default = "default_s3_delivery_url_secs")]
+    pub s3_delivery_url_secs: u64,
+    /// An object under `org/` that no file record or message names is removed once
+    /// it is this old, s.
+    #[serde(default = "default_s3_orphan_age_secs")]
+    pub s3_orphan_age_secs: u64,
+    /// How often this instance looks for orphans, s (0: never).
+    #[serde(default = "default_s3_orphan_sweep_secs")]
+    pub s3_orphan_sweep_secs: u64,
+    /// Per `file_category` (`image`, `audio`, `video`, `file`): the MIME types and
+    /// largest size accepted, instead of the conversation's channel limits.
+    #[serde(default)]
+    pub s3_limits: BTreeMap<String, CategoryLimit>,
+}
+
+/// A configured limit of one `file_category`; what is left out stays the channel's.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryLimit {
+    pub mime_types: Option<Vec<String>>,
+    pub max_bytes: Option<u64>,
+}
+
+/// The file categories of `/conversation-files`.
+pub const FILE_CATEGORIES: [&str; 4] = ["image", "audio", "video", "file"];
+/// The longest a SigV4 presigned URL may live: 7 days.
+pub const MAX_PRESIGNED_SECS: u64 = 7 * 24 * 3600;
+
+fn default_s3_region() -> String {
+    "us-east-1".into()
+}
+fn default_s3_upload_url_secs() -> u64 {
+    900
+}
+fn default_s3_download_url_secs() -> u64 {
+    300
+}
+fn default_s3_delivery_url_secs() -> u64 {
+    86_400
+}
+fn default_s3_orphan_age_secs() -> u64 {
+    86_400
+}
+fn default_s3_orphan_sweep_secs() -> u64 {
+    3600
 }
 
 fn default_max_answer_bytes() -> usize {
@@ -209,7 +284,7 @@ impl Settings {
             ));
         }
         let dir = std::env::var("APP_CONFIG_DIR").unwrap_or_else(|_| "config".into());
-        let var = |name: &str| std::env::var(name).ok();
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let settings: Settings = config::Config::builder()
             .add_source(config::File::with_name(&format!("{dir}/default")))
             .add_source(config::File::with_name(&format!("{dir}/{env}")).required(false))
@@ -225,6 +300,15 @@ impl Settings {
             .and_then(|b| b.set_override_option("jwt_secret", var("JWT_SECRET")))
             .and_then(|b| b.set_override_option("secrets_key", var("SECRETS_KEY")))
             .and_then(|b| b.set_override_option("agentphone_base_url", var("AGENTPHONE_BASE_URL")))
+            .and_then(|b| b.set_override_option("s3_bucket", var("S3_BUCKET")))
+            .and_then(|b| b.set_override_option("s3_region", var("S3_REGION")))
+            .and_then(|b| b.set_override_option("s3_endpoint", var("S3_ENDPOINT")))
+            .and_then(|b| b.set_override_option("s3_force_path_style", var("S3_FORCE_PATH_STYLE")))
+            .and_then(|b| b.set_override_option("s3_access_key_id", var("AWS_ACCESS_KEY_ID")))
+            .and_then(|b| {
+                b.set_override_option("s3_secret_access_key", var("AWS_SECRET_ACCESS_KEY"))
+            })
+            .and_then(|b| b.set_override_option("s3_session_token", var("AWS_SESSION_TOKEN")))
             .and_then(|b| b.build())
             .and_then(|c| c.try_deserialize())
             .map_err(|e| format!("invalid configuration: {e}"))?;
@@ -266,6 +350,39 @@ impl Settings {
         }
         if self.agentphone_account_concurrency == 0 {
             return Err("agentphone_account_concurrency must be 1 or more".into());
+        }
+        self.validate_storage()
+    }
+
+    /// The S3 keys: a bucket needs credentials, URL lifetimes are 1 s to 7 days,
+    /// limits name known categories.
+    fn validate_storage(&self) -> Result<(), String> {
+        for (key, secs) in [
+            ("s3_upload_url_secs", self.s3_upload_url_secs),
+            ("s3_download_url_secs", self.s3_download_url_secs),
+            ("s3_delivery_url_secs", self.s3_delivery_url_secs),
+        ] {
+            if !(1..=MAX_PRESIGNED_SECS).contains(&secs) {
+                return Err(format!(
+                    "{key} must be from 1 to {MAX_PRESIGNED_SECS} (7 days, the longest a presigned URL lives)"
+                ));
+            }
+        }
+        for name in self.s3_limits.keys() {
+            if !FILE_CATEGORIES.contains(&name.as_str()) {
+                return Err(format!(
+                    "s3_limits.{name}: not a file category (image, audio, video, file)"
+                ));
+            }
+        }
+        if self.s3_bucket.as_deref().is_some_and(|b| !b.is_empty())
+            && (self.s3_access_key_id.is_none() || self.s3_secret_access_key.is_none())
+        {
+            return Err(
+                "s3_bucket is set but the credentials are not: set AWS_ACCESS_KEY_ID and \
+                 AWS_SECRET_ACCESS_KEY (or s3_access_key_id and s3_secret_access_key)"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -442,6 +559,19 @@ mod tests {
             automation_concurrency: 8,
             automation_webhook_timeout_ms: 10_000,
             automation_webhook_allow_loopback: false,
+            s3_bucket: None,
+            s3_region: default_s3_region(),
+            s3_endpoint: None,
+            s3_force_path_style: false,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            s3_session_token: None,
+            s3_upload_url_secs: 900,
+            s3_download_url_secs: 300,
+            s3_delivery_url_secs: 86_400,
+            s3_orphan_age_secs: 86_400,
+            s3_orphan_sweep_secs: 3600,
+            s3_limits: BTreeMap::new(),
         }
     }
 

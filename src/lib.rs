@@ -18,5 +18,6 @@ pub mod jobs;
 pub mod messaging;
 pub mod seed;
 pub mod services;
+pub mod storage;
 pub mod telemetry;
 pub mod webhooks;

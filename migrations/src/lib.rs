@@ -19,6 +19,7 @@ mod m0012_jobs;
 mod m0013_events;
 mod m0014_job_claim_order;
 mod m0015_agentphone;
+mod m0016_conversation_files;
 mod m0017_bulk_actions;
 mod m0018_automations;
 mod m0019_message_search;
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0013_events::Migration),
             Box::new(m0014_job_claim_order::Migration),
             Box::new(m0015_agentphone::Migration),
+            Box::new(m0016_conversation_files::Migration),
             Box::new(m0017_bulk_actions::Migration),
             Box::new(m0018_automations::Migration),
             Box::new(m0019_message_search::Migration),

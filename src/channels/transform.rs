@@ -208,6 +208,41 @@ pub fn split_follow_up(channel: Channel, mut payload: Value) -> (Value, Option<V
     (payload, Some(follow_up))
 }
 
+/// Rewrites the media link of a payload from [`to_wire`] to `url`, in the field
+/// `channel`'s provider fetches it from: AgentPhone `media_urls[0]`, WhatsApp
+/// `{type}.link`, Messenger and Instagram `message.attachment.payload.url`, the
+/// widgets' `message.media.url`. The stored payload keeps the file's S3 reference;
+/// the delivery job swaps in a presigned GET URL when it runs (not when the message
+/// is stored, so the link is fresh however long the job waited). Answers whether the
+/// payload had a media link.
+pub fn with_media_url(channel: Channel, payload: &mut Value, url: &str) -> bool {
+    let slot = match channel {
+        Channel::Sms => payload
+            .get_mut("media_urls")
+            .and_then(Value::as_array_mut)
+            .and_then(|urls| urls.first_mut()),
+        Channel::Whatsapp => {
+            let kind = payload
+                .get("type")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            kind.and_then(|kind| payload.get_mut(&kind))
+                .and_then(|object| object.get_mut("link"))
+        }
+        Channel::Messenger | Channel::Instagram => {
+            payload.pointer_mut("/message/attachment/payload/url")
+        }
+        Channel::Webchat | Channel::Playground => payload.pointer_mut("/message/media/url"),
+    };
+    match slot {
+        Some(link) if link.is_string() => {
+            *link = Value::String(url.to_owned());
+            true
+        }
+        _ => false,
+    }
+}
+
 /// What is sent, once the message type, text and attachment agree.
 #[derive(Clone, Copy)]
 enum Content<'a> {

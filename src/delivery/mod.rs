@@ -65,6 +65,8 @@ impl AgentPhone {
 /// What the delivery jobs share.
 pub struct Delivery {
     pub units: Units,
+    /// Presigns the download URLs of messages' files at send time.
+    pub storage: Option<Arc<crate::storage::Storage>>,
     pub agentphone: Arc<AgentPhone>,
     pub limits: AccountLimits,
 }

@@ -7,6 +7,8 @@
 
 use super::{Delivery, agentphone_state, job_message, retry, with_agentphone_state};
 use crate::agentphone::{CallError, Client, ConversationMessage, SentMessage};
+use crate::channels::Channel;
+use crate::channels::transform::with_media_url;
 use crate::domain::channel_accounts::Account;
 use crate::domain::conversations::{self, Thread, ThreadUpdate};
 use crate::domain::messages::{self, DeliveryUpdate, MessageId, Outbound};
@@ -69,6 +71,19 @@ async fn request(
     } else if let Some(number) = account.settings.numbers.first() {
         body.insert("number_id".into(), json!(number.id));
     }
+    let mut body = Value::Object(body);
+    if let Some(key) = media_key(msg) {
+        // Checked by `run` before it gets here.
+        let storage = d
+            .storage
+            .as_deref()
+            .ok_or_else(|| JobError::Fatal("no storage".into()))?;
+        let get = (storage.presign_download(&key, storage.delivery_ttl).await).map_err(retry)?;
+        with_media_url(Channel::Sms, &mut body, &get.url);
+    }
+    let Value::Object(mut body) = body else {
+        unreachable!("an object")
+    };
     if !body.contains_key("reply_to_message_id")
         && let Some(parent) = msg.reply_to_message_id
         && let Some(parent) =
@@ -80,6 +95,23 @@ async fn request(
         body.insert("reply_to_message_id".into(), json!(external));
     }
     Ok(Value::Object(body))
+}
+
+/// The object key of the message's file, when its media is one of ours (not a web
+/// URL, such as a canned reply's or an inbound message's).
+fn media_key(msg: &Outbound) -> Option<String> {
+    let media = msg.media.as_ref()?;
+    if let Some(key) = media.get("s3_key").and_then(Value::as_str) {
+        return Some(key.to_string());
+    }
+    let path = media.get("s3_path").and_then(Value::as_str)?;
+    crate::storage::keys::split_s3_path(path).map(|(_, key)| key.to_string())
+}
+
+/// A URL without its query: a presigned URL made at another attempt names the
+/// same object with another signature.
+fn without_query(url: &str) -> &str {
+    url.split_once('?').map_or(url, |(base, _)| base)
 }
 
 /// Records a send AgentPhone accepted (or one found at AgentPhone): the message is
@@ -163,11 +195,9 @@ async fn is_ours(
     let at =
         chrono::DateTime::parse_from_rfc3339(&m.received_at).map(|t| t.with_timezone(&chrono::Utc));
     let after = at.is_ok_and(|t| t >= msg.created_at - Span::seconds(CLOCK_SLACK_SECS));
-    let same_media = m
-        .media_urls
-        .iter()
-        .map(String::as_str)
-        .eq(media.iter().copied());
+    let same_media = (m.media_urls.iter())
+        .map(|u| without_query(u))
+        .eq(media.iter().map(|u| without_query(u)));
     if m.direction != "outbound" || m.body != text || !after || !same_media {
         return false;
     }
@@ -305,6 +335,19 @@ pub async fn run(d: &Delivery, job: &Job) -> Result<(), JobError> {
         step(d, org, id, UNSENT, failed).await?;
         return Ok(());
     };
+    if media_key(&msg).is_some() && d.storage.is_none() {
+        let error = error_of(
+            "NO_STORAGE",
+            "The message has a file but no file storage is configured to link it from",
+        );
+        let failed = DeliveryUpdate {
+            status: "failed",
+            error: Some(error),
+            ..Default::default()
+        };
+        step(d, org, id, UNSENT, failed).await?;
+        return Ok(());
+    }
     let client = d.client(&account);
     let body = request(d, &msg, &thread, &account).await?;
     let last = job.attempts >= job.max_attempts;

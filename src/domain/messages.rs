@@ -296,6 +296,8 @@ pub struct Outbound {
     pub message_type: String,
     pub text: Option<String>,
     pub payload: Option<Value>,
+    /// The attachment as stored (`s3_key`, `s3_path`, ... or a web `url`).
+    pub media: Option<Value>,
     pub delivery_status: Option<String>,
     pub attempts: i32,
     pub external_id: Option<String>,
@@ -318,6 +320,7 @@ pub async fn load_outbound<C: ConnectionTrait>(
         "message_type",
         "text",
         "payload",
+        "media",
         "delivery_status",
         "attempts",
         "external_id",
@@ -342,6 +345,7 @@ pub async fn load_outbound<C: ConnectionTrait>(
         message_type: r.try_get("", "message_type")?,
         text: r.try_get("", "text")?,
         payload: r.try_get("", "payload")?,
+        media: r.try_get("", "media")?,
         delivery_status: r.try_get("", "delivery_status")?,
         attempts: r.try_get("", "attempts")?,
         external_id: r.try_get("", "external_id")?,
@@ -476,6 +480,38 @@ pub async fn pending_with_text<C: ConnectionTrait>(
         Some(r) => Some(MessageId(r.try_get("", "id")?)),
         None => None,
     })
+}
+
+/// The object keys the media of a conversation's messages name (`s3_key`, or the
+/// key of `s3_path`), removed messages included: the orphan sweep keeps them.
+pub async fn media_keys<C: ConnectionTrait>(
+    conn: &C,
+    org: i64,
+    conversation: i64,
+) -> Result<std::collections::HashSet<String>> {
+    let mut q = Query::select();
+    q.column(c("media"))
+        .from(c(TABLE))
+        .and_where(Expr::col(c("organization_id")).eq(org))
+        .and_where(Expr::col(c("conversation_id")).eq(conversation))
+        .and_where(Expr::col(c("media")).is_not_null());
+    let mut keys = std::collections::HashSet::new();
+    for row in conn.query_all(&q).await? {
+        let Some(media) = row.try_get::<Option<Value>>("", "media")? else {
+            continue;
+        };
+        if let Some(key) = media.get("s3_key").and_then(Value::as_str) {
+            keys.insert(key.to_string());
+        }
+        if let Some((_, key)) = media
+            .get("s3_path")
+            .and_then(Value::as_str)
+            .and_then(crate::storage::keys::split_s3_path)
+        {
+            keys.insert(key.to_string());
+        }
+    }
+    Ok(keys)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub mod automations;
 pub mod bulk_actions;
 pub mod channel_accounts;
 pub mod contacts;
+pub mod conversation_files;
 pub mod conversations;
 pub mod messages;
 pub mod provider_threads;

@@ -6,6 +6,7 @@ use super::placeholders::{self, Values};
 use crate::channels::rules::{MediaCheck, OutgoingCheck, check_outgoing};
 use crate::channels::transform::{self, MediaRef, Outgoing, SEND_STYLES};
 use crate::channels::{Channel, MessageType};
+use crate::domain::conversation_files;
 pub use crate::domain::conversations::ConversationRow;
 use crate::domain::messages::NewMessage;
 use crate::feathers::schema::check_json_size;
@@ -120,11 +121,49 @@ impl Body {
         }
     }
 
-    /// The media fields as stored (`None` without any); `file_type`, `file_size` and a
-    /// location (`s3_key` or `s3_path`) are required together, and the location must be
-    /// one of `conversation`'s own files (403 otherwise): the payload's media URL is
-    /// built from it, so a key of another organization would send that organization's file.
-    pub fn media(&self, conversation: &ConversationRow) -> Result<Option<Value>> {
+    /// The media as stored (`None` without any). `conversation_file_id` names a
+    /// registered file of `conversation` (403 otherwise: another conversation's or
+    /// organization's file, or none) and supplies every media field; media fields
+    /// given with it must name the same object. Without it, `file_type`, `file_size`
+    /// and a location (`s3_key` or `s3_path`) are required together, and the location
+    /// must lie under `conversation`'s prefix (403 otherwise): the payload's media URL
+    /// is presigned from it, so a key of another organization would send that
+    /// organization's file. A key registered as a file of this conversation is linked
+    /// to it (`conversation_file_id`).
+    pub async fn media<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        conversation: &ConversationRow,
+    ) -> Result<Option<Value>> {
+        if let Some(given) = &self.conversation_file_id {
+            let not_ours = || {
+                FeathersError::forbidden(
+                    "conversation_file_id must name a file of this conversation",
+                )
+                .with_data(
+                    json!({ "rule": "file_in_conversation", "field": "conversation_file_id" }),
+                )
+            };
+            let id = match given {
+                Value::Number(n) => n.as_i64(),
+                Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            }
+            .ok_or_else(not_ours)?;
+            let file = conversation_files::load(conn, conversation.organization_id, id)
+                .await?
+                .filter(|f| f.conversation_id == conversation.id)
+                .ok_or_else(not_ours)?;
+            let agrees = self.s3_key.as_ref().is_none_or(|k| *k == file.s3_key)
+                && self.s3_path.as_ref().is_none_or(|p| *p == file.s3_path);
+            if !agrees {
+                return Err(FeathersError::forbidden(
+                    "s3_key and s3_path must name the file conversation_file_id names",
+                )
+                .with_data(json!({ "rule": "file_in_conversation", "field": "s3_key" })));
+            }
+            return Ok(Some(file_media(&file)));
+        }
         let any = self.s3_key.is_some()
             || self.s3_path.is_some()
             || self.file_type.is_some()
@@ -151,17 +190,35 @@ impl Body {
         if let Some(key) = &self.s3_key {
             check_file_key("s3_key", key, &prefix)?;
         }
+        let mut path_key = None;
         if let Some(path) = &self.s3_path {
             let key = s3_object_key(path).ok_or_else(|| {
                 FeathersError::invalid("s3_path", "must be s3://{bucket}/{s3_key}")
             })?;
             check_file_key("s3_path", key, &prefix)?;
+            path_key = Some(key);
+        }
+        if let Some(key) = self.s3_key.as_deref().or(path_key)
+            && let Some(file) = conversation_files::load_by_key(conn, key).await?
+            && file.conversation_id == conversation.id
+            && file.organization_id == conversation.organization_id
+        {
+            return Ok(Some(file_media(&file)));
         }
         Ok(Some(json!({
             "s3_key": self.s3_key, "s3_path": self.s3_path, "file_name": self.file_name,
-            "file_type": file_type, "file_size": file_size, "conversation_file_id": self.conversation_file_id,
+            "file_type": file_type, "file_size": file_size, "conversation_file_id": null,
         })))
     }
+}
+
+/// A registered file as a message's media.
+fn file_media(file: &conversation_files::File) -> Value {
+    json!({
+        "s3_key": file.s3_key, "s3_path": file.s3_path, "file_name": file.file_name,
+        "file_type": file.file_type, "file_size": file.file_size,
+        "file_category": file.file_category, "conversation_file_id": file.id,
+    })
 }
 
 /// The object key of an `s3://{bucket}/{key}` path.
@@ -374,7 +431,7 @@ pub async fn outgoing<C: ConnectionTrait>(
         ));
     }
 
-    let mut media = body.media(conv)?;
+    let mut media = body.media(conn, conv).await?;
     if media.is_none()
         && let Some(url) = predefined.as_ref().and_then(|p| text_of(p, "media_url"))
     {

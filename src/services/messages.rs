@@ -167,7 +167,7 @@ impl MessagesService {
                 };
                 compose::outgoing(txn, &body, &ctx).await?
             }
-            "contact" => inbound_draft(&body, &conversation, self.channel, now)?,
+            "contact" => inbound_draft(txn, &body, &conversation, self.channel, now).await?,
             other => {
                 return Err(FeathersError::invalid(
                     "sender_type",
@@ -188,7 +188,8 @@ fn require_conversation(params: &Params) -> Result<()> {
     }
 }
 
-fn inbound_draft(
+async fn inbound_draft<C: ConnectionTrait>(
+    conn: &C,
     body: &Body,
     conversation: &ConversationRow,
     channel: Channel,
@@ -205,7 +206,7 @@ fn inbound_draft(
             "is for messages from a user",
         ));
     }
-    let media = body.media(conversation)?;
+    let media = body.media(conn, conversation).await?;
     let mime = media
         .as_ref()
         .and_then(|m| m["file_type"].as_str())

@@ -11,6 +11,7 @@ pub mod contacts;
 pub mod conversation_counts;
 pub mod conversation_views;
 pub mod conversations;
+pub mod files;
 pub mod imessage;
 pub mod jobs;
 pub mod messages;
@@ -43,6 +44,8 @@ pub struct ServiceSettings {
     /// Keys the request hashes of `Idempotency-Key` (a `/users` body has a password).
     pub idempotency_pepper: [u8; 32],
     pub agentphone: Arc<AgentPhone>,
+    /// The bucket conversation files live in (`None`: the file services answer 503).
+    pub storage: Option<Arc<crate::storage::Storage>>,
     /// Bulk actions over at most this many conversations complete before the answer.
     pub bulk_sync_limit: u64,
     /// Which targets an automation's webhook step may call.
@@ -61,10 +64,12 @@ pub fn register(
         fixture,
         idempotency_pepper,
         agentphone,
+        storage,
         bulk_sync_limit,
         webhook_policy,
     } = with;
     let agentphone = &agentphone;
+    let storage = &storage;
     let sealer = &agentphone.sealer;
     let conversations = conversations::ConversationsService::new(db.clone());
     let contacts = contacts::ContactsService::new(db.clone());
@@ -99,6 +104,8 @@ pub fn register(
         domain::automations::EXECUTIONS_PATH.to_string(),
         executions.sql.clone(),
     );
+    let files = files::sql(db.clone());
+    readers.insert(domain::conversation_files::PATH.to_string(), files.clone());
     for (channel, service) in &messages {
         readers.insert(
             domain::messages::path_of(channel.as_str()),
@@ -300,6 +307,24 @@ pub fn register(
             Arc::new(imessage::BackgroundsService {
                 db: db.clone(),
                 agentphone: agentphone.clone(),
+            }),
+        )
+        .hooks(Hooks::new().before(SINGLE, single_record()));
+    registry.use_service(
+        "s3-url-signing",
+        Access::Authenticated,
+        Arc::new(files::UrlSigningService {
+            db: db.clone(),
+            storage: storage.clone(),
+        }),
+    );
+    registry
+        .use_service(
+            domain::conversation_files::PATH,
+            Access::Authenticated,
+            Arc::new(files::ConversationFilesService {
+                sql: files,
+                storage: storage.clone(),
             }),
         )
         .hooks(Hooks::new().before(SINGLE, single_record()));

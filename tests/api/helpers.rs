@@ -121,6 +121,20 @@ pub fn settings(database_url: &str) -> Settings {
         automation_webhook_timeout_ms: 2_000,
         // Tests' receivers listen on 127.0.0.1.
         automation_webhook_allow_loopback: true,
+        // No storage unless a test configures it (`crate::fake_s3`).
+        s3_bucket: None,
+        s3_region: "us-east-1".into(),
+        s3_endpoint: None,
+        s3_force_path_style: false,
+        s3_access_key_id: None,
+        s3_secret_access_key: None,
+        s3_session_token: None,
+        s3_upload_url_secs: 900,
+        s3_download_url_secs: 300,
+        s3_delivery_url_secs: 86_400,
+        s3_orphan_age_secs: 86_400,
+        s3_orphan_sweep_secs: 0,
+        s3_limits: Default::default(),
     }
 }
 

@@ -787,8 +787,13 @@ async fn media_fields_are_stored_and_carried_in_the_wire_payload() {
             "file_name": name,
             "file_type": mime,
             "file_size": size,
-            "conversation_file_id": "65f0c0ffee",
         })
+    };
+    // As stored: no registered file names the key.
+    let stored = |conv: i64, name: &str, mime: &str, size: u64| {
+        let mut m = media(conv, name, mime, size);
+        m["conversation_file_id"] = Value::Null;
+        m
     };
     let mut body = media(wa, "photo.jpg", "image/jpeg", 120_000);
     body["conversation_id"] = json!(wa);
@@ -799,7 +804,7 @@ async fn media_fields_are_stored_and_carried_in_the_wire_payload() {
     assert_eq!(message["text"], "Look at this");
     assert_eq!(
         message["media"],
-        media(wa, "photo.jpg", "image/jpeg", 120_000)
+        stored(wa, "photo.jpg", "image/jpeg", 120_000)
     );
     assert_eq!(
         message["payload"],
@@ -822,9 +827,15 @@ async fn media_fields_are_stored_and_carried_in_the_wire_payload() {
     body["conversation_id"] = json!(messenger);
     body["message_type"] = json!("document");
     body["message_text"] = json!("Your invoice");
+    // A conversation_file_id must name a registered file of the conversation
+    // (tests/api/files.rs): an opaque reference is not one.
+    let mut opaque = body.clone();
+    opaque["conversation_file_id"] = json!("65f0c0ffee");
+    let (status, refused) = app.post(&send_path("messenger"), opaque).await;
+    assert_error(status, &refused, 403, "Forbidden");
     let message = app.create(&send_path("messenger"), body).await;
     assert_eq!(message["media"]["file_name"], "invoice.pdf");
-    assert_eq!(message["media"]["conversation_file_id"], "65f0c0ffee");
+    assert_eq!(message["media"]["conversation_file_id"], Value::Null);
     assert_eq!(
         message["payload"],
         json!({

@@ -943,3 +943,44 @@ fn error_display_names_the_field() {
     let e = TransformError::new("text", "a text message needs text");
     assert_eq!(e.to_string(), "text: a text message needs text");
 }
+
+#[test]
+fn the_media_link_is_rewritten_in_each_channels_field() {
+    let url = "https://bucket.example/org/1/x.jpg?X-Amz-Signature=abc";
+    let cases = [
+        (Channel::Sms, "/media_urls/0"),
+        (Channel::Whatsapp, "/image/link"),
+        (Channel::Messenger, "/message/attachment/payload/url"),
+        (Channel::Instagram, "/message/attachment/payload/url"),
+        (Channel::Webchat, "/message/media/url"),
+        (Channel::Playground, "/message/media/url"),
+    ];
+    for (channel, pointer) in cases {
+        let mut payload = to_wire(&media(channel, MessageType::Image, IMAGE, Some("hi"))).unwrap();
+        assert_eq!(
+            payload.pointer(pointer),
+            Some(&json!(IMAGE.url)),
+            "{channel}: {payload}"
+        );
+        let before = payload.clone();
+        assert!(with_media_url(channel, &mut payload, url), "{channel}");
+        assert_eq!(payload.pointer(pointer), Some(&json!(url)), "{channel}");
+        // Nothing else changes.
+        let mut back = payload.clone();
+        *back.pointer_mut(pointer).unwrap() = json!(IMAGE.url);
+        assert_eq!(back, before, "{channel}");
+    }
+    let mut document = to_wire(&media(
+        Channel::Whatsapp,
+        MessageType::Document,
+        DOCUMENT,
+        None,
+    ))
+    .unwrap();
+    assert!(with_media_url(Channel::Whatsapp, &mut document, url));
+    assert_eq!(document["document"]["link"], url);
+    assert_eq!(document["document"]["filename"], "invoice.pdf");
+    let mut plain = to_wire(&text(Channel::Sms, "no media")).unwrap();
+    assert!(!with_media_url(Channel::Sms, &mut plain, url));
+    assert!(plain.get("media_urls").is_none());
+}
