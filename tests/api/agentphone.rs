@@ -358,12 +358,7 @@ async fn a_message_stored_before_a_crash_is_sent_once_after_the_restart() {
     assert_eq!(fake.send_attempts(), 0);
     // A new instance on the same database finds the job and sends it.
     // Same configuration: the same secret opens the accounts' sealed secrets.
-    let mut settings = settings(&first.database_url);
-    settings.jwt_secret = Some(first.jwt_secret.clone());
-    let second = inbox_gateway::app::Application::build(&settings)
-        .await
-        .expect("app builds");
-    actix_web::rt::spawn(second.run_until_stopped());
+    another_instance(&first, |_| {}).await;
     let sent = wait_for(&first, queued["id"].as_i64().unwrap(), settled).await;
     assert_eq!(sent["delivery_status"], "sent");
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -394,13 +389,10 @@ async fn two_workers_send_a_thousand_messages_exactly_once() {
         futures_util::future::join_all(posts).await;
     }
     for _ in 0..2 {
-        let mut s = settings(&app.database_url);
-        s.agentphone_account_concurrency = 16;
-        s.jwt_secret = Some(app.jwt_secret.clone());
-        let worker = inbox_gateway::app::Application::build(&s)
-            .await
-            .expect("app builds");
-        actix_web::rt::spawn(worker.run_until_stopped());
+        another_instance(&app, |s| {
+            s.agentphone_account_concurrency = 16;
+        })
+        .await;
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while sql_i64(
@@ -974,13 +966,10 @@ async fn a_server_killed_mid_send_leaves_one_send_that_the_next_one_finds() {
     server.0.wait().unwrap();
     let stuck = get_ok(&app, &format!("/conversation-messages-sms/{id}")).await;
     assert_eq!(stuck["delivery_status"], "sending", "{stuck}");
-    let mut s = settings(&app.database_url);
-    s.jwt_secret = Some(app.jwt_secret.clone());
-    s.job_lease_secs = 2;
-    let next = inbox_gateway::app::Application::build(&s)
-        .await
-        .expect("app builds");
-    actix_web::rt::spawn(next.run_until_stopped());
+    another_instance(&app, |s| {
+        s.job_lease_secs = 2;
+    })
+    .await;
     let sent = wait_for(&app, id, settled).await;
     assert_eq!(sent["delivery_status"], "sent", "{sent}");
     assert_eq!(sent["attempts"], 1);

@@ -970,13 +970,10 @@ async fn a_run_killed_mid_webhook_resumes_at_the_first_step_not_recorded() {
         "{stuck}"
     );
 
-    let mut s = settings(&app.database_url);
-    s.jwt_secret = Some(app.jwt_secret.clone());
-    s.job_lease_secs = 2;
-    let next = inbox_gateway::app::Application::build(&s)
-        .await
-        .expect("app builds");
-    actix_web::rt::spawn(next.run_until_stopped());
+    another_instance(&app, |s| {
+        s.job_lease_secs = 2;
+    })
+    .await;
     let run = finished(&app, id).await;
     assert_eq!(run["status"], "succeeded", "{run}");
     let results = run["steps_result"].as_array().unwrap();

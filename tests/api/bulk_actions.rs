@@ -431,12 +431,7 @@ async fn a_running_action_can_be_cancelled() {
         .patch(&format!("{PATH}/{id}"), json!({"status": "cancelled"}))
         .await;
     assert_error(status, &answer, 409, "Conflict");
-    let mut s = settings(&app.database_url);
-    s.jwt_secret = Some(app.jwt_secret.clone());
-    let worker = inbox_gateway::app::Application::build(&s)
-        .await
-        .expect("app builds");
-    actix_web::rt::spawn(worker.run_until_stopped());
+    another_instance(&app, |_| {}).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while sql_i64(
         &app,
@@ -498,14 +493,11 @@ async fn a_killed_bulk_job_resumes_and_changes_every_row_once() {
         at_kill < n as i64,
         "finished before the kill ({at_kill}); make it slower"
     );
-    let mut s = settings(&app.database_url);
-    s.jwt_secret = Some(app.jwt_secret.clone());
-    s.job_lease_secs = 2;
-    s.bulk_batch_size = 50;
-    let next = inbox_gateway::app::Application::build(&s)
-        .await
-        .expect("app builds");
-    actix_web::rt::spawn(next.run_until_stopped());
+    another_instance(&app, |s| {
+        s.job_lease_secs = 2;
+        s.bulk_batch_size = 50;
+    })
+    .await;
     let done = wait_for(&app, id, |a| a["status"] != "running").await;
     assert_eq!(
         (

@@ -201,6 +201,17 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     test
 }
 
+/// Another instance of the app on `app`'s database, with its secrets (so it opens
+/// what the first sealed) and `adjust`ed settings, serving in the background: a
+/// restart, or a second worker.
+pub async fn another_instance(app: &TestApp, adjust: impl FnOnce(&mut Settings)) {
+    let mut s = settings(&app.database_url);
+    s.jwt_secret = Some(app.jwt_secret.clone());
+    adjust(&mut s);
+    let instance = Application::build(&s).await.expect("app builds");
+    actix_web::rt::spawn(instance.run_until_stopped());
+}
+
 impl TestApp {
     /// A new organization with its admin, logged in.
     pub async fn new_tenant(&self, name: &str) -> Tenant {
