@@ -1009,3 +1009,51 @@ async fn a_send_that_never_reached_agentphone_is_sent_when_it_can_be() {
     );
     assert_eq!(fake.sent().len(), 1);
 }
+
+#[actix_web::test]
+async fn calls_and_shared_contacts_are_activity_and_unknown_events_are_acknowledged() {
+    let app = spawn_app().await;
+    let fake = FakeAgentPhone::start().await;
+    let id = account(&app, &app.org, &fake).await;
+    webhook(&app, id, SECRET, now(), "del_m", &inbound("msg_m", "hi")).await;
+    let call = json!({"event": "agent.call_ended", "data": {
+        "from": THEIR_NUMBER, "to": OUR_NUMBER, "durationSeconds": 42, "direction": "inbound"}});
+    let (_, answer) = webhook(&app, id, SECRET, now(), "del_call", &call).await;
+    assert_eq!(answer["status"], "stored", "{answer}");
+    let shared = json!({"event": "agent.contact_shared", "data": {"conversationId": "conv_77"}});
+    let (_, answer) = webhook(&app, id, SECRET, now(), "del_shared", &shared).await;
+    assert_eq!(answer["status"], "stored", "{answer}");
+    let (status, answer) = webhook(
+        &app,
+        id,
+        SECRET,
+        now(),
+        "del_new",
+        &json!({"event": "agent.future_thing", "data": {}}),
+    )
+    .await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (StatusCode::OK, Some("ignored"))
+    );
+    let conversation = records(&get_ok(&app, "/conversations?channel=sms").await)[0]["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(total_of(&app, "/conversations?channel=sms").await, 1);
+    let activity: Vec<String> = sms_messages(&app, conversation)
+        .await
+        .iter()
+        .filter(|m| m["message_type"] == "activity")
+        .map(|m| m["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(activity.len(), 2, "{activity:?}");
+    assert!(
+        activity.contains(&"Call ended (42 s)".to_string())
+            && activity.contains(&"Contact shared".to_string())
+    );
+    // Activity moves nothing: the preview is still the message.
+    assert_eq!(
+        get_ok(&app, &format!("/conversations/{conversation}")).await["last_message_preview"],
+        "hi"
+    );
+}
